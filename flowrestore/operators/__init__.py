@@ -1,0 +1,25 @@
+"""Measurement operators (A and its adjoint) and seeded measurements."""
+
+from __future__ import annotations
+
+from flowrestore.operators.base import LinearOperator
+from flowrestore.operators.blur import Blur, gaussian_kernel
+from flowrestore.operators.denoise import Denoise
+from flowrestore.operators.inpaint import Inpaint, centre_box_mask
+from flowrestore.operators.measurement import gaussian_noise, measure, measure_each, random_box_mask
+from flowrestore.operators.task import TASKS, TaskSpec
+
+__all__ = [
+    "TASKS",
+    "TaskSpec",
+    "Blur",
+    "Denoise",
+    "Inpaint",
+    "LinearOperator",
+    "centre_box_mask",
+    "gaussian_kernel",
+    "gaussian_noise",
+    "measure",
+    "measure_each",
+    "random_box_mask",
+]

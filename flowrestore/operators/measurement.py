@@ -1,0 +1,43 @@
+"""Seeded measurements y = A x + noise, reproducible from (image, seed) on any device."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from flowrestore.operators.base import LinearOperator
+
+
+def gaussian_noise(shape: tuple[int, ...], sigma: float, seed: int, dtype=torch.float32) -> Tensor:
+    """sigma * N(0, 1) noise drawn on the CPU from `seed`, so every device sees the same values."""
+    g = torch.Generator().manual_seed(int(seed))
+    return sigma * torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)
+
+
+def measure(x: Tensor, operator: LinearOperator, noise_sigma: float = 0.0, seed: int = 0) -> Tensor:
+    """y = A x + sigma * eta with eta seeded by `seed`; noisy values are not clipped."""
+    y = operator.A(x)
+    if noise_sigma > 0:
+        y = y + gaussian_noise(tuple(y.shape), noise_sigma, seed, y.dtype).to(y.device)
+    return y
+
+
+def measure_each(x: Tensor, operator: LinearOperator, noise_sigma: float, seeds: list[int]) -> Tensor:
+    """Like `measure`, with one seed per image so a measurement does not depend on batching."""
+    y = operator.A(x)
+    if noise_sigma > 0:
+        noise = torch.stack(
+            [gaussian_noise(tuple(y.shape[1:]), noise_sigma, s, y.dtype) for s in seeds]
+        ).to(y.device)
+        y = y + noise
+    return y
+
+
+def random_box_mask(height: int, width: int, box: int, seed: int) -> Tensor:
+    """A box x box hole at a seeded random position; shape (1, 1, H, W), 1 = observed."""
+    g = torch.Generator().manual_seed(int(seed))
+    top = int(torch.randint(0, height - box + 1, (1,), generator=g))
+    left = int(torch.randint(0, width - box + 1, (1,), generator=g))
+    mask = torch.ones(1, 1, height, width)
+    mask[..., top : top + box, left : left + box] = 0
+    return mask

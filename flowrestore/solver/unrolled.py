@@ -1,0 +1,131 @@
+"""The unrolled proximal-gradient network: K folds of data step then prox step (section III).
+
+Fold k:  x_tilde = x - mu_k A^T(A x - y)          (eq. 8, data step)
+         x       = g_k(f_k(x_tilde) / (1 + lambda_k))   (eqs. 9-11, prox step)
+
+Reading of eq. (12): read literally, the last fold decodes its latent right after the
+data step without shrinkage, x_hat = g_K(f_K(x_tilde_K)) = x_tilde_K, so the K-th flow
+is an identity that no gradient reaches. We default to `shrink_last=True` (every fold,
+the last included, shrinks its latent) so that all K flows act; `shrink_last=False`
+gives the literal reading, where the network ends on the K-th data step.
+Initial guess: x0 = g_1(0), the first fold's flow at the latent origin (the pre-trained
+prior's most likely image before fine-tuning), held constant (no gradient flows into
+it); the baselines start from A^T y.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+
+import torch
+from torch import Tensor, nn
+
+from flowrestore.flow.glow import Glow, GlowConfig
+from flowrestore.operators.base import LinearOperator
+from flowrestore.solver.prox import FlowProx, Shrink, build_prox, prox_config_from_dict
+
+
+def _inverse_softplus(v: float) -> float:
+    return v + math.log(-math.expm1(-v))
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    """Architecture of an unrolled solver; stored inside every task checkpoint."""
+
+    folds: int = 4
+    prox: str = "glow"
+    prox_config: object = field(default_factory=GlowConfig)
+    tied: bool = False  # one prox shared by all folds (plug-and-play)
+    shrink_last: bool = True
+    init_step_size: float = 1.0
+    init_shrinkage: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.folds < 1:
+            raise ValueError(f"the solver needs at least one fold, got {self.folds}")
+        if isinstance(self.prox_config, dict):
+            object.__setattr__(self, "prox_config", prox_config_from_dict(self.prox, self.prox_config))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["prox_config"] = asdict(self.prox_config)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SolverConfig":
+        return cls(**d)
+
+
+class UnrolledSolver(nn.Module):
+    """x_hat = model(y, operator): the same call for every prox."""
+
+    def __init__(self, config: SolverConfig, memory_saving: bool = True):
+        super().__init__()
+        self.config = config
+        self.memory_saving = memory_saving
+        n = 1 if config.tied else config.folds
+        self.proxes = nn.ModuleList(build_prox(config.prox, config.prox_config) for _ in range(n))
+        self.step_size_raw = nn.Parameter(torch.full((config.folds,), _inverse_softplus(config.init_step_size)))
+        self.shrinkage_raw = nn.Parameter(torch.full((config.folds,), _inverse_softplus(config.init_shrinkage)))
+        if config.prox != "glow":
+            self.shrinkage_raw.requires_grad_(False)
+
+    @classmethod
+    def from_prior(cls, prior: Glow, config: SolverConfig, memory_saving: bool = True) -> "UnrolledSolver":
+        """Every fold's flow starts as a copy of the pre-trained prior (one shared copy when tied)."""
+        if config.prox != "glow":
+            raise ValueError("only the GLOW prox starts from a pre-trained prior")
+        config = replace(config, prox_config=prior.config)
+        solver = cls(config, memory_saving=memory_saving)
+        for prox in solver.proxes:
+            prox.flow.load_state_dict(prior.state_dict())
+        if config.tied:
+            solver.proxes.requires_grad_(False)  # plug-and-play: the prior stays frozen
+        return solver
+
+    @property
+    def step_size(self) -> Tensor:
+        """mu_k > 0, shape (K,)."""
+        return nn.functional.softplus(self.step_size_raw)
+
+    @property
+    def shrinkage(self) -> Tensor:
+        """lambda_k > 0, shape (K,)."""
+        return nn.functional.softplus(self.shrinkage_raw)
+
+    @property
+    def size_multiple(self) -> int:
+        return self.proxes[0].size_multiple
+
+    def prox(self, fold: int) -> nn.Module:
+        return self.proxes[0 if self.config.tied else fold]
+
+    def initial_guess(self, y: Tensor, operator: LinearOperator) -> Tensor:
+        x_adj = operator.A_adjoint(y)
+        first = self.proxes[0]
+        if not isinstance(first, FlowProx):
+            return x_adj
+        b, _, h, w = x_adj.shape
+        flow = first.flow
+        with torch.no_grad():
+            return flow.decode(flow.zeros_latent(b, h, w, like=x_adj))
+
+    def data_step(self, x: Tensor, y: Tensor, operator: LinearOperator, fold: int) -> Tensor:
+        return x - self.step_size[fold] * operator.A_adjoint(operator.A(x) - y)
+
+    def prox_step(self, x_tilde: Tensor, fold: int) -> Tensor:
+        if self.config.prox != "glow":
+            return self.prox(fold)(x_tilde)
+        if fold == self.config.folds - 1 and not self.config.shrink_last:
+            return x_tilde  # g_K(f_K(x_tilde)) without shrinkage is the identity
+        return self.prox(fold)(x_tilde, Shrink(self.shrinkage_raw, fold), self.memory_saving)
+
+    def forward(self, y: Tensor, operator: LinearOperator, return_all: bool = False):
+        x = self.initial_guess(y, operator)
+        estimates = [x]
+        for fold in range(self.config.folds):
+            x = self.prox_step(self.data_step(x, y, operator, fold), fold)
+            estimates.append(x)
+        return estimates if return_all else x

@@ -1,0 +1,128 @@
+"""Unrolled solver: memory-saving gradients, shapes, data-misfit reduction, save/load."""
+
+import pytest
+import torch
+
+from flowrestore.flow import Glow, GlowConfig
+from flowrestore.operators import Blur, Denoise, Inpaint, measure
+from flowrestore.serialization import load_model, save_model
+from flowrestore.solver import ResNetConfig, SolverConfig, UNetConfig, UnrolledSolver
+
+TINY = GlowConfig(channels=3, levels=2, depth=2, hidden=8)
+
+
+def _prior(x):
+    prior = Glow(TINY)
+    prior(x)
+    with torch.no_grad():
+        for p in prior.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return prior
+
+
+def _grads(solver, y, op, x):
+    solver.zero_grad()
+    loss = ((solver(y, op) - x) ** 2).mean()
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in solver.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("op_name", ["denoise", "inpaint", "deblur"])
+def test_memory_saving_gradients_equal_plain_autograd(float64, op_name):
+    x = torch.rand(2, 3, 8, 8)
+    op = {"denoise": Denoise(), "inpaint": Inpaint.centre(8, 8, 3), "deblur": Blur(1.0)}[op_name].double()
+    y = measure(x, op, 0.1, seed=1)
+    solver = UnrolledSolver.from_prior(_prior(x), SolverConfig(folds=3, init_step_size=0.7, init_shrinkage=0.2))
+    solver.memory_saving = False
+    loss_plain, plain = _grads(solver, y, op, x)
+    solver.memory_saving = True
+    loss_saving, saving = _grads(solver, y, op, x)
+    assert torch.allclose(loss_plain, loss_saving, rtol=1e-12)
+    assert plain.keys() == saving.keys()
+    for name in plain:
+        denom = plain[name].norm().clamp_min(1e-30)
+        assert (plain[name] - saving[name]).norm() / denom < 1e-8, name
+        assert plain[name].abs().sum() > 0, f"{name} received no gradient"
+
+
+def test_plug_and_play_trains_only_step_sizes(float64):
+    x = torch.rand(2, 3, 8, 8)
+    solver = UnrolledSolver.from_prior(_prior(x), SolverConfig(folds=4, tied=True))
+    assert len(solver.proxes) == 1
+    trainable = {n for n, p in solver.named_parameters() if p.requires_grad}
+    assert trainable == {"step_size_raw", "shrinkage_raw"}
+    _, grads = _grads(solver, measure(x, Denoise(), 0.1, 0), Denoise(), x)
+    assert set(grads) == trainable
+
+
+def test_untied_folds_start_from_the_prior():
+    x = torch.rand(2, 3, 8, 8)
+    prior = _prior(x)
+    solver = UnrolledSolver.from_prior(prior, SolverConfig(folds=3))
+    for prox in solver.proxes:
+        for (n, a), (_, b) in zip(prox.flow.state_dict().items(), prior.state_dict().items()):
+            assert torch.equal(a, b), n
+    assert solver.proxes[0].flow.layers[2].loc.data_ptr() != solver.proxes[1].flow.layers[2].loc.data_ptr()
+
+
+@pytest.mark.parametrize("prox", ["glow", "resnet", "unet"])
+@pytest.mark.parametrize("size", [(8, 8), (16, 24)])
+def test_shapes_and_dtypes(prox, size):
+    cfg = {"glow": TINY, "resnet": ResNetConfig(width=8), "unet": UNetConfig(width=4, depth=2)}[prox]
+    solver = UnrolledSolver(SolverConfig(folds=2, prox=prox, prox_config=cfg))
+    y = torch.rand(3, 3, *size)
+    out = solver(y, Denoise())
+    assert out.shape == y.shape and out.dtype == y.dtype
+    assert len(solver(y, Denoise(), return_all=True)) == 3
+
+
+def test_positivity_of_step_size_and_shrinkage():
+    solver = UnrolledSolver(SolverConfig(folds=3, prox_config=TINY))
+    with torch.no_grad():
+        solver.step_size_raw.fill_(-50)
+        solver.shrinkage_raw.fill_(-50)
+    assert (solver.step_size > 0).all() and (solver.shrinkage > 0).all()
+
+
+def test_solver_reduces_the_data_misfit(float64):
+    """From x0 = g(0), every fold's estimate fits the measurement far better than x0: the
+    data step (mu = 1 projects onto the observed pixels) dominates a mild shrinkage."""
+    x = torch.rand(2, 3, 8, 8)
+    op = Inpaint.centre(8, 8, 3).double()
+    y = measure(x, op, 0.0, seed=0)
+    solver = UnrolledSolver.from_prior(_prior(x), SolverConfig(folds=4, init_step_size=1.0, init_shrinkage=0.01))
+    with torch.no_grad():
+        estimates = solver(y, op, return_all=True)
+    misfits = [float((op.A(e) - y).norm()) for e in estimates]
+    assert all(m < 0.05 * misfits[0] for m in misfits[1:]), misfits
+
+
+def test_solver_save_load_round_trip(tmp_path):
+    x = torch.rand(2, 3, 8, 8)
+    solver = UnrolledSolver.from_prior(_prior(x), SolverConfig(folds=2))
+    path = tmp_path / "denoise.safetensors"
+    save_model(path, solver, extra={"task": {"task": "denoise", "noise_sigma": 0.2}})
+    ckpt = load_model(path)
+    assert ckpt.kind == "solver" and ckpt.metadata["task"]["noise_sigma"] == 0.2
+    y = measure(x, Denoise(), 0.2, 0)
+    with torch.no_grad():
+        assert torch.equal(ckpt.model(y, Denoise()), solver(y, Denoise()))
+
+
+def test_fp16_checkpoint_loads_as_float32(tmp_path):
+    solver = UnrolledSolver(SolverConfig(folds=2, prox_config=TINY))
+    path = tmp_path / "half.safetensors"
+    save_model(path, solver, dtype=torch.float16)
+    loaded = load_model(path).model
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+
+
+def test_literal_eq12_ends_on_the_last_data_step(float64):
+    x = torch.rand(2, 3, 8, 8)
+    op = Blur(1.0).double()
+    y = measure(x, op, 0.05, seed=2)
+    solver = UnrolledSolver.from_prior(_prior(x), SolverConfig(folds=3, shrink_last=False))
+    with torch.no_grad():
+        estimates = solver(y, op, return_all=True)
+        expected = solver.data_step(estimates[-2], y, op, fold=2)
+    assert torch.allclose(estimates[-1], expected, atol=1e-12)
