@@ -1,0 +1,120 @@
+"""Images/s of one pretrain step and one fine-tune step, per GLOW preset, device and precision.
+
+    python benchmarks/train_speed.py --device cpu --presets compact --seconds 20
+    python benchmarks/train_speed.py --device cuda --presets compact paper --precision fp32 bf16
+
+Randomly initialised models on random images; each cell runs warm-up steps, then as many
+timed steps as fit in --seconds (at least --min-steps). Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from flowrestore.flow import Glow, bits_per_dim, preset
+from flowrestore.operators import Denoise
+from flowrestore.solver import SolverConfig, UnrolledSolver
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _time_steps(step, device, seconds: float, min_steps: int, warmup: int) -> tuple[float, int]:
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    start, n = time.perf_counter(), 0
+    while n < min_steps or time.perf_counter() - start < seconds:
+        step()
+        n += 1
+        if n >= min_steps and time.perf_counter() - start >= seconds:
+            break
+    _sync(device)
+    return time.perf_counter() - start, n
+
+
+def pretrain_step(name: str, batch: int, device: torch.device, bf16: bool):
+    model = Glow(preset(name)).to(device)
+    x = torch.rand(batch, 3, 64, 64, device=device)
+    model(x)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def step():
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            z, ladj = model(x)
+        loss = bits_per_dim(sum((-0.5 * zi.float() ** 2).flatten(1).sum(1) for zi in z) + ladj.float(), x[0].numel())
+        opt.zero_grad(set_to_none=True)
+        loss.mean().backward()
+        opt.step()
+
+    return step
+
+
+def finetune_step(name: str, batch: int, device: torch.device, bf16: bool, memory_saving: bool):
+    prior = Glow(preset(name)).to(device)
+    x = torch.rand(batch, 3, 64, 64, device=device)
+    prior(x)
+    solver = UnrolledSolver.from_prior(prior, SolverConfig(folds=4), memory_saving=memory_saving).to(device)
+    op = Denoise()
+    y = x + 0.2 * torch.randn_like(x)
+    opt = torch.optim.Adam(solver.parameters(), lr=1e-5)
+
+    def step():
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = solver(y, op)
+        loss = ((out.float() - x) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--presets", nargs="+", default=["compact"])
+    ap.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16"])
+    ap.add_argument("--pretrain-batch", type=int, default=None, help="default: 256 on CUDA, 16 on CPU")
+    ap.add_argument("--finetune-batch", type=int, default=None, help="default: 64 on CUDA, 8 on CPU")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--min-steps", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=2)
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    pb = args.pretrain_batch or (256 if cuda else 16)
+    fb = args.finetune_batch or (64 if cuda else 8)
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    name_dev = torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
+    print(f"device: {name_dev}; torch {torch.__version__}\n")
+    print("| preset | stage | precision | batch | memory-saving | images/s | steps timed |")
+    print("|---|---|---|---|---|---|---|")
+    for name in args.presets:
+        for precision in args.precision:
+            bf16 = precision == "bf16"
+            cells = [("pretrain", pb, None, pretrain_step(name, pb, device, bf16))]
+            for ms in (True, False):
+                cells.append(("finetune (4 folds)", fb, ms, finetune_step(name, fb, device, bf16, ms)))
+            for stage, batch, ms, step in cells:
+                try:
+                    seconds, n = _time_steps(step, device, args.seconds, args.min_steps, args.warmup)
+                    rate = f"{batch * n / seconds:.1f}"
+                except torch.OutOfMemoryError:
+                    rate, n = "out of memory", 0
+                ms_txt = "-" if ms is None else ("on" if ms else "off")
+                print(f"| {name} | {stage} | {precision} | {batch} | {ms_txt} | {rate} | {n} |", flush=True)
+                if cuda:
+                    torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()

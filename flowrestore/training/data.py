@@ -1,0 +1,78 @@
+"""Image folders as uint8 tensors: loading, resizing, fingerprints, seeded batches."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files under `folder`, recursively, in a fixed (sorted) order."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"image folder {folder} does not exist; pass a folder of PNG/JPEG/WebP images")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise ValueError(f"no images (PNG, JPEG, WebP) found under {folder}")
+    return files
+
+
+def _fit(image: Image.Image, size: int) -> Image.Image:
+    """Centre-crop to a square and resize to size x size (a no-op for images already that size)."""
+    w, h = image.size
+    if (w, h) == (size, size):
+        return image
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    image = image.crop((left, top, left + side, top + side))
+    return image.resize((size, size), Image.Resampling.LANCZOS)
+
+
+def load_folder(folder: Path, size: int = 64, channels: int = 3, limit: int | None = None) -> torch.Tensor:
+    """All images of a folder as one uint8 tensor (N, C, size, size); decoded once per process."""
+    return _load_folder(str(Path(folder).resolve()), size, channels, limit).clone()
+
+
+@functools.lru_cache(maxsize=4)
+def _load_folder(folder: str, size: int, channels: int, limit: int | None) -> torch.Tensor:
+    files = list_images(Path(folder))[:limit]
+    mode = "RGB" if channels == 3 else "L"
+    arrays = []
+    for path in files:
+        with Image.open(path) as im:
+            arr = np.asarray(_fit(im.convert(mode), size))
+        arrays.append(arr if arr.ndim == 3 else arr[..., None])
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+
+def fingerprint(folder: Path) -> str:
+    """A short hash of the folder's file names and sizes: identifies the training data in checkpoints."""
+    h = hashlib.sha256()
+    root = Path(folder)
+    for path in list_images(root):
+        h.update(f"{path.relative_to(root)}:{path.stat().st_size}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def to_unit(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> float in [0, 1]."""
+    return images.float() / 255.0
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    return torch.randperm(n, generator=torch.Generator().manual_seed(int(seed) * 7_919 + int(epoch)))
+
+
+def batch_indices(n: int, batch_size: int, seed: int, step: int) -> torch.Tensor:
+    """The images of global step `step`: consecutive slices of a per-epoch permutation."""
+    per_epoch = max(n // batch_size, 1)
+    epoch, k = divmod(step, per_epoch)
+    order = epoch_order(n, seed, epoch)
+    return order[k * batch_size : (k + 1) * batch_size]

@@ -1,0 +1,171 @@
+"""A small training loop: steps, periodic evaluation, early stopping, checkpoints, resume.
+
+It knows nothing about models. An *objective* provides `train_step(step) -> loss`,
+`evaluate() -> metrics`, `state_dict()`/`load_state_dict()` (model, optimiser,
+scheduler) and `export(path, metrics)` (the model checkpoint users load). All
+randomness of a step derives from (seed, step), so a resumed run replays the exact
+steps an uninterrupted run would take.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+from flowrestore.training.state import load_state, save_state
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (diverged, nothing to resume, ...); the message says what to do."""
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    batch_size: int = 64
+    max_steps: int | None = None
+    epochs: float | None = None
+    time_limit: float | None = None  # seconds of training, evaluation included
+    eval_every: int | None = None  # steps; default: once per epoch
+    save_every: int | None = None  # steps between resume states; default: eval_every
+    patience: int = 5  # evaluations without improvement before stopping
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Objective(Protocol):
+    monitor: str
+    higher_is_better: bool
+    n_train: int
+
+    def train_step(self, step: int) -> float: ...
+
+    def evaluate(self) -> dict[str, float]: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+    def export(self, path: Path, metrics: dict) -> None: ...
+
+
+@dataclass
+class LoopResult:
+    step: int
+    best: dict | None
+    last: dict | None
+    stop_reason: str
+    seconds: float
+    history: list = field(default_factory=list)
+    best_path: Path | None = None
+
+
+Callback = Callable[[dict], None]
+
+STATE_FILE = "state.safetensors"
+BEST_FILE = "best.safetensors"
+LAST_FILE = "last.safetensors"
+
+
+def total_steps(config: LoopConfig, n_train: int) -> int:
+    per_epoch = max(n_train // config.batch_size, 1)
+    if config.max_steps is not None:
+        return config.max_steps
+    if config.epochs is not None:
+        return max(int(round(config.epochs * per_epoch)), 1)
+    if config.time_limit is not None:
+        return 10**12
+    raise ValueError("give --max-steps, --epochs or --time-limit so training knows when to stop")
+
+
+def run(
+    objective: Objective,
+    config: LoopConfig,
+    run_dir: Path,
+    resume: bool = False,
+    callback: Callback | None = None,
+    is_main: bool = True,
+) -> LoopResult:
+    """Train until max steps / epochs / time limit / early stopping; only `is_main` writes files."""
+    run_dir = Path(run_dir)
+    emit = callback or (lambda event: None)
+    n = objective.n_train
+    per_epoch = max(n // config.batch_size, 1)
+    eval_every = config.eval_every or per_epoch
+    save_every = config.save_every or eval_every
+    total = total_steps(config, n)
+
+    step, best, bad_evals, history = 0, None, 0, []
+    if resume:
+        state_path = run_dir / STATE_FILE
+        if not state_path.exists():
+            raise TrainingError(f"nothing to resume: {state_path} does not exist; start without --resume")
+        state = load_state(state_path)
+        objective.load_state_dict(state["objective"])
+        step, best, bad_evals, history = state["step"], state["best"], state["bad_evals"], state["history"]
+        emit({"event": "resumed", "step": step})
+
+    def save() -> None:
+        if is_main:
+            save_state(
+                run_dir / STATE_FILE,
+                {"objective": objective.state_dict(), "step": step, "best": best, "bad_evals": bad_evals,
+                 "history": history},
+            )
+
+    def better(a: float, b: float) -> bool:
+        return a > b if objective.higher_is_better else a < b
+
+    start = time.monotonic()
+    last_tick, last_step = start, step
+    stop_reason = "finished"
+    last_metrics = None
+    while step < total:
+        loss = objective.train_step(step)
+        if not math.isfinite(loss):
+            raise TrainingError(
+                f"the loss became {loss} at step {step}; the last good checkpoint is in {run_dir}. "
+                f"Lower the learning rate or resume from the last state"
+            )
+        step += 1
+        now = time.monotonic()
+        out_of_time = config.time_limit is not None and now - start >= config.time_limit
+        if step % eval_every == 0 or step == total or out_of_time:
+            last_metrics = {"step": step, **objective.evaluate()}
+            history.append(last_metrics)
+            score = last_metrics[objective.monitor]
+            if best is None or better(score, best[objective.monitor]):
+                best, bad_evals = last_metrics, 0
+                if is_main:
+                    objective.export(run_dir / BEST_FILE, best)
+            else:
+                bad_evals += 1
+            if is_main:
+                objective.export(run_dir / LAST_FILE, last_metrics)
+            save()
+            emit({"event": "eval", "step": step, "metrics": last_metrics, "best": best})
+            if bad_evals >= config.patience:
+                stop_reason = "early stopping"
+                break
+        elif step % save_every == 0:
+            save()
+        rate = (step - last_step) * config.batch_size / max(now - last_tick, 1e-9)
+        last_tick, last_step = now, step
+        emit({"event": "step", "step": step, "total": total, "loss": loss, "images_per_s": rate,
+              "epoch": step / per_epoch, "elapsed": now - start})
+        if out_of_time:
+            stop_reason = "time limit"
+            break
+    return LoopResult(
+        step=step,
+        best=best,
+        last=last_metrics,
+        stop_reason=stop_reason,
+        seconds=time.monotonic() - start,
+        history=history,
+        best_path=run_dir / BEST_FILE if best is not None else None,
+    )

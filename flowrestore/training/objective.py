@@ -1,0 +1,109 @@
+"""What pretraining and fine-tuning share: data on the device, seeded batches, state, export."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import flowrestore
+from flowrestore.serialization import save_model
+from flowrestore.training import data
+from flowrestore.training.distributed import Context
+
+
+def autocast(device: torch.device, bf16: bool):
+    """bf16 autocast on CUDA when asked for; a no-op elsewhere."""
+    if bf16 and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+class ImageObjective:
+    """Base for objectives that train `self.model` on a folder of images held on the device.
+
+    Subclasses set `self.model`, `self.optimizer`, `self.scheduler` and implement
+    `train_step` and `evaluate`.
+    """
+
+    monitor: str
+    higher_is_better: bool
+    stage: str
+
+    def __init__(self, config, ctx: Context):
+        self.config, self.ctx = config, ctx
+        size, ch = config.image_size, config.channels
+        self.train = data.load_folder(config.train_dir, size, ch).to(ctx.device)
+        self.val = (
+            data.load_folder(config.val_dir, size, ch, config.val_limit).to(ctx.device)
+            if config.val_dir
+            else self.train[: min(512, self.train.shape[0])]
+        )
+        self.n_train = self.train.shape[0]
+        self.fingerprint = data.fingerprint(config.train_dir)
+        self.started = time.time()
+        self.model: nn.Module
+        self.net: nn.Module
+
+    def generator(self, step: int) -> torch.Generator:
+        """Randomness of step `step` (flips, dequantisation, noise), on the training device."""
+        g = torch.Generator(device=self.ctx.device)
+        return g.manual_seed(int(self.config.loop.seed) * 1_000_003 + int(step) + 1)
+
+    def batch(self, step: int, generator: torch.Generator) -> torch.Tensor:
+        """The global batch of step `step` as uint8, randomly flipped; this rank's shard of it."""
+        loop = self.config.loop
+        idx = data.batch_indices(self.n_train, loop.batch_size, loop.seed, step).to(self.ctx.device)
+        x = self.train[idx]
+        flip = torch.rand(x.shape[0], generator=generator, device=generator.device) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        return self.ctx.shard(x)
+
+    def wrap_distributed(self) -> None:
+        self.net = self.model
+        if self.ctx.distributed:
+            self.net = nn.parallel.DistributedDataParallel(self.model)
+
+    def optimize(self, loss: torch.Tensor, max_grad_norm: float | None) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if max_grad_norm:
+            nn.utils.clip_grad_norm_(self.model.parameters(), max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+    def extra_metadata(self) -> dict:
+        return {}
+
+    def export(self, path: Path, metrics: dict) -> None:
+        dtype = torch.float16 if self.config.export_dtype == "float16" else None
+        save_model(
+            path,
+            self.model,
+            dtype=dtype,
+            extra={
+                "stage": self.stage,
+                "training": self.config.to_dict(),
+                "data_fingerprint": self.fingerprint,
+                "metrics": metrics,
+                "flowrestore_version": flowrestore.__version__,
+                "device": str(self.ctx.device),
+                "seconds": round(time.time() - self.started, 1),
+                **self.extra_metadata(),
+            },
+        )
