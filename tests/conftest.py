@@ -14,3 +14,9 @@ def float64():
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+def pytest_configure(config):
+    # Tiny tensors gain nothing from intra-op threads, and spinning threads on a busy
+    # 2-core machine make every small convolution slow.
+    torch.set_num_threads(1)

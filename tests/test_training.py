@@ -1,0 +1,156 @@
+"""Training: a tiny pretrain -> finetune chain, exact resume, divergence handling, checkpoints."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from flowrestore.operators import TaskSpec, measure
+from flowrestore.serialization import load_model
+from flowrestore.training import FinetuneConfig, LoopConfig, PretrainConfig, TrainingError, finetune, pretrain
+pretrain_module = importlib.import_module("flowrestore.training.pretrain")
+from flowrestore.training.state import load_state, save_state
+
+from helpers import TINY_GLOW, write_images
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("faces")
+    return write_images(root / "train", 24, seed=0), write_images(root / "val", 6, seed=1)
+
+
+def _pretrain_config(folders, out: Path, steps: int = 8, **loop) -> PretrainConfig:
+    train, val = folders
+    return PretrainConfig(
+        train_dir=train, val_dir=val, out_dir=out, glow=TINY_GLOW, image_size=16, lr=5e-3, warmup_steps=2,
+        device="cpu", loop=LoopConfig(batch_size=8, max_steps=steps, eval_every=4, **loop),
+    )
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_model(path).model.state_dict()
+
+
+def test_pretrain_lowers_bits_per_dim_and_writes_checkpoints(folders, tmp_path):
+    events = []
+    result = pretrain(_pretrain_config(folders, tmp_path, steps=16), callback=events.append)
+    bpd = [h["val_bpd"] for h in result.history]
+    assert bpd[-1] < bpd[0]
+    assert {"best.safetensors", "last.safetensors", "state.safetensors"} <= {p.name for p in tmp_path.iterdir()}
+    ckpt = load_model(tmp_path / "best.safetensors")
+    assert ckpt.kind == "glow" and ckpt.metadata["metrics"]["val_bpd"] == pytest.approx(min(bpd))
+    assert len(ckpt.metadata["data_fingerprint"]) == 16
+    assert not list(tmp_path.glob("*.tmp"))
+    steps = [e for e in events if e["event"] == "step"]
+    assert steps[-1]["step"] == 16 and steps[-1]["images_per_s"] > 0
+
+
+def test_pretrain_finetune_restore_chain(folders, tmp_path):
+    prior = pretrain(_pretrain_config(folders, tmp_path / "prior"))
+    spec = TaskSpec("denoise", noise_sigma=0.1)
+    train, val = folders
+    result = finetune(FinetuneConfig(
+        train_dir=train, val_dir=val, task=spec, out_dir=tmp_path / "denoise", prior=prior.best_path,
+        folds=2, image_size=16, lr=1e-3, device="cpu", loop=LoopConfig(batch_size=8, max_steps=8, eval_every=4),
+    ))
+    ckpt = load_model(result.best_path)
+    assert ckpt.kind == "solver" and ckpt.metadata["task"]["noise_sigma"] == 0.1
+    psnr = [h["val_psnr"] for h in result.history]
+    assert ckpt.metadata["metrics"]["val_psnr"] == pytest.approx(max(psnr))
+    x = torch.rand(2, 3, 16, 16)
+    y = measure(x, spec.operator(16, 16), 0.1, seed=0)
+    with torch.no_grad():
+        assert ckpt.model(y, spec.operator(16, 16)).shape == x.shape
+
+
+@pytest.mark.parametrize("stage", ["pretrain", "finetune"])
+def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(folders, tmp_path, stage):
+    if stage == "pretrain":
+        def make(out):
+            return lambda **kw: pretrain(_pretrain_config(folders, out, steps=8, save_every=1), **kw)
+    else:
+        prior = pretrain(_pretrain_config(folders, tmp_path / "prior", steps=4)).best_path
+
+        def make(out):
+            train, val = folders
+            cfg = FinetuneConfig(
+                train_dir=train, val_dir=val, task=TaskSpec("inpaint", box=5), out_dir=out, prior=prior, folds=2,
+                image_size=16, lr=1e-3, device="cpu",
+                loop=LoopConfig(batch_size=8, max_steps=8, eval_every=4, save_every=1),
+            )
+            return lambda **kw: finetune(cfg, **kw)
+
+    make(tmp_path / "straight")()
+
+    def interrupt(event):
+        if event["event"] == "step" and event["step"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        make(tmp_path / "interrupted")(callback=interrupt)
+    assert load_state(tmp_path / "interrupted" / "state.safetensors")["step"] == 3
+    make(tmp_path / "interrupted")(resume=True)
+
+    a, b = _weights(tmp_path / "straight" / "last.safetensors"), _weights(tmp_path / "interrupted" / "last.safetensors")
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    sa = load_state(tmp_path / "straight" / "state.safetensors")
+    sb = load_state(tmp_path / "interrupted" / "state.safetensors")
+    assert sa["history"] == sb["history"]
+
+
+def test_resume_without_state_is_an_error(folders, tmp_path):
+    with pytest.raises(TrainingError, match="nothing to resume"):
+        pretrain(_pretrain_config(folders, tmp_path), resume=True)
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(folders, tmp_path, monkeypatch):
+    real = pretrain_module.PretrainObjective.train_step
+
+    def failing(self, step):
+        return math.nan if step == 5 else real(self, step)
+
+    monkeypatch.setattr(pretrain_module.PretrainObjective, "train_step", failing)
+    with pytest.raises(TrainingError, match="loss became nan at step 5"):
+        pretrain(_pretrain_config(folders, tmp_path, steps=8))
+    assert load_model(tmp_path / "best.safetensors").metadata["metrics"]["step"] == 4
+
+
+def test_training_state_round_trip(tmp_path):
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.ones(3))])
+    opt.param_groups[0]["params"][0].grad = torch.ones(3)
+    opt.step()
+    state = {"optimizer": opt.state_dict(), "step": 7, "best": None, "history": [{"a": 1.5}]}
+    save_state(tmp_path / "s.safetensors", state)
+    back = load_state(tmp_path / "s.safetensors")
+    assert back["step"] == 7 and back["history"] == [{"a": 1.5}]
+    fresh = torch.optim.Adam([torch.nn.Parameter(torch.ones(3))])
+    fresh.load_state_dict(back["optimizer"])
+    assert torch.equal(fresh.state_dict()["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"])
+
+
+def test_finetune_plug_and_play_trains_only_scalars(folders, tmp_path):
+    prior = pretrain(_pretrain_config(folders, tmp_path / "prior", steps=4)).best_path
+    train, val = folders
+    result = finetune(FinetuneConfig(
+        train_dir=train, val_dir=val, task=TaskSpec("deblur", blur_sigma=1.0), out_dir=tmp_path / "pnp",
+        prior=prior, plug_and_play=True, image_size=16, device="cpu",
+        loop=LoopConfig(batch_size=8, max_steps=4, eval_every=2),
+    ))
+    solver = load_model(result.best_path).model
+    prior_weights = load_model(prior).model.state_dict()
+    assert len(solver.proxes) == 1
+    for name, t in solver.proxes[0].flow.state_dict().items():
+        assert torch.equal(t, prior_weights[name]), name
+
+
+def test_glow_prox_needs_a_prior(folders, tmp_path):
+    train, _ = folders
+    with pytest.raises(ValueError, match="pre-trained prior"):
+        finetune(FinetuneConfig(train_dir=train, task=TaskSpec("denoise", noise_sigma=0.1), out_dir=tmp_path,
+                                image_size=16, device="cpu", loop=LoopConfig(batch_size=8, max_steps=1)))
