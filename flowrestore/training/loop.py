@@ -62,6 +62,7 @@ class LoopResult:
     seconds: float
     history: list = field(default_factory=list)
     best_path: Path | None = None
+    model: object = None  # the trained model as it stands at the end (not the best one)
 
 
 Callback = Callable[[dict], None]
@@ -168,4 +169,5 @@ def run(
         seconds=time.monotonic() - start,
         history=history,
         best_path=run_dir / BEST_FILE if best is not None else None,
+        model=getattr(objective, "model", None),
     )
