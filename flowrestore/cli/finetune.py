@@ -1,0 +1,71 @@
+"""`flowrestore finetune`: the unrolled network trained end to end for one task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from flowrestore.cli import loop_options as lo
+
+
+def finetune(
+    task: Annotated[str, typer.Option(help="denoise, inpaint or deblur.")],
+    data: Annotated[Path, typer.Option("--data", help="Folder of clean training images.")],
+    val: Annotated[Optional[Path], typer.Option("--val", help="Folder of clean validation images.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/<prox>-<task>).")] = None,
+    sigma: Annotated[Optional[float], typer.Option(help="Noise level (denoise default 0.2; others 0).")] = None,
+    box: Annotated[int, typer.Option(help="Side of the centre inpainting box, in pixels.")] = 19,
+    blur_sigma: Annotated[float, typer.Option(help="Gaussian blur sigma_b, in pixels.")] = 5.0,
+    prox: Annotated[str, typer.Option(help="glow (proposed), resnet or unet.")] = "glow",
+    prior: Annotated[str, typer.Option(help="GLOW prior: checkpoint name or path.")] = "celeba-prior",
+    init_from: Annotated[
+        Optional[Path], typer.Option(help="Start the prox from this solver checkpoint (e.g. a denoiser).")
+    ] = None,
+    plug_and_play: Annotated[
+        bool, typer.Option("--plug-and-play", help="One frozen prior in every fold; train only mu and lambda.")
+    ] = False,
+    folds: Annotated[int, typer.Option(help="Number of unrolled folds K.")] = 4,
+    lr: Annotated[float, typer.Option(help="Learning rate of the network weights.")] = 1e-5,
+    lr_scalars: Annotated[float, typer.Option(help="Learning rate of the step sizes and shrinkages.")] = 1e-2,
+    memory_saving: Annotated[
+        bool, typer.Option(help="Recompute flow activations from their inverses during backprop.")
+    ] = True,
+    image_size: Annotated[int, typer.Option(help="Training images are centre-cropped and resized to this.")] = 64,
+    batch_size: lo.BatchSize = 16,
+    epochs: lo.Epochs = None,
+    max_steps: lo.MaxSteps = None,
+    time_limit: lo.TimeLimit = None,
+    eval_every: lo.EvalEvery = None,
+    patience: lo.Patience = 5,
+    seed: lo.Seed = 0,
+    device: lo.Device = "auto",
+    bf16: lo.Bf16 = False,
+    resume: lo.Resume = False,
+) -> None:
+    """Fine-tune the unrolled solver end to end with MSE (stage 2 of the paper)."""
+    from rich.console import Console
+
+    from flowrestore.cli.training_progress import TrainingProgress, describe_result
+    from flowrestore.operators import TaskSpec
+    from flowrestore.training import FinetuneConfig
+    from flowrestore.training import finetune as run_finetune
+
+    default = TaskSpec.default(task)
+    spec = TaskSpec(task, noise_sigma=default.noise_sigma if sigma is None else sigma, box=box, blur_sigma=blur_sigma)
+    prior_path = None
+    if prox == "glow":
+        from flowrestore.checkpoints import resolve
+
+        prior_path = resolve(prior)
+    config = FinetuneConfig(
+        train_dir=data, val_dir=val, task=spec, out_dir=out or Path(f"runs/{prox}-{task}"), prox=prox,
+        prior=prior_path, init_from=init_from, folds=folds, plug_and_play=plug_and_play, lr=lr,
+        lr_scalars=lr_scalars, memory_saving=memory_saving, image_size=image_size, device=device, bf16=bf16,
+        loop=lo.loop_config(batch_size, epochs, max_steps, time_limit, eval_every, patience, seed),
+    )
+    console = Console()
+    with TrainingProgress(console, f"finetune {spec.label()}") as progress:
+        result = run_finetune(config, resume=resume, callback=progress)
+    console.print(describe_result(result))
