@@ -36,10 +36,13 @@ class GlowConfig:
     levels: int = 3
     depth: int = 8
     hidden: int = 64
+    scale_floor: float = 0.5  # lower bound of each coupling's scale; 0 is GLOW's plain sigmoid
 
     def __post_init__(self) -> None:
         if self.levels < 1 or self.depth < 1 or self.hidden < 1 or self.channels < 1:
             raise ValueError(f"GlowConfig needs positive sizes, got {self}")
+        if not 0 <= self.scale_floor < 1:
+            raise ValueError(f"scale_floor must lie in [0, 1), got {self.scale_floor}")
 
     @property
     def size_multiple(self) -> int:
@@ -64,7 +67,8 @@ def preset(name: str, channels: int = 3) -> GlowConfig:
     if name not in PRESETS:
         raise ValueError(f"unknown GLOW preset {name!r}; choose one of {', '.join(PRESETS)}")
     base = PRESETS[name]
-    return GlowConfig(channels=channels, levels=base.levels, depth=base.depth, hidden=base.hidden)
+    return GlowConfig(channels=channels, levels=base.levels, depth=base.depth, hidden=base.hidden,
+                      scale_floor=base.scale_floor)
 
 
 def build_layers(config: GlowConfig) -> list[nn.Module]:
@@ -75,7 +79,8 @@ def build_layers(config: GlowConfig) -> list[nn.Module]:
         layers.append(Squeeze())
         channels *= 4
         for _ in range(config.depth):  # one step of flow: actnorm, 1x1 conv, coupling
-            layers.extend([ActNorm(channels), InvConv2d(channels), AffineCoupling(channels, config.hidden)])
+            layers.extend([ActNorm(channels), InvConv2d(channels),
+                           AffineCoupling(channels, config.hidden, config.scale_floor)])
         if level < config.levels - 1:
             layers.append(Split())
             channels //= 2

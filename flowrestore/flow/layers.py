@@ -33,6 +33,11 @@ class ActNorm(nn.Module):
         self.loc = nn.Parameter(torch.zeros(1, channels, 1, 1))
         self.log_scale = nn.Parameter(torch.zeros(1, channels, 1, 1))
         self.register_buffer("initialized", torch.tensor(False))
+        self._known_initialized = False  # mirrors the buffer without a device sync per call
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self._known_initialized = False
+        super()._load_from_state_dict(*args, **kwargs)
 
     @torch.no_grad()
     def initialize(self, x: Tensor) -> None:
@@ -41,11 +46,15 @@ class ActNorm(nn.Module):
         self.loc.copy_(-mean)
         self.log_scale.copy_(-torch.log(std + 1e-6))
         self.initialized.fill_(True)
+        self._known_initialized = True
 
     def forward(self, state: State) -> tuple[State, Tensor]:
         x = state[-1]
-        if not bool(self.initialized):
-            self.initialize(x)
+        if not self._known_initialized:
+            if bool(self.initialized):
+                self._known_initialized = True
+            else:
+                self.initialize(x)
         y = (x + self.loc) * torch.exp(self.log_scale)
         ladj = self.log_scale.sum() * x.shape[2] * x.shape[3]
         return _with_active(state, y), ladj.expand(x.shape[0])
@@ -70,21 +79,36 @@ class InvConv2d(nn.Module):
         self.upper = nn.Parameter(torch.triu(upper, 1))
         self.log_s = nn.Parameter(torch.log(torch.abs(s)))
 
-    def weight(self) -> Tensor:
+    def _factors(self) -> tuple[Tensor, Tensor]:
         eye = torch.eye(self.lower.shape[0], dtype=self.lower.dtype, device=self.lower.device)
         lower = self.lower * self.lower_mask + eye
         upper = self.upper * self.lower_mask.T + torch.diag(self.sign_s * torch.exp(self.log_s))
-        return self.permutation @ lower @ upper
+        return lower, upper
+
+    def weight(self) -> Tensor:
+        with torch.autocast(self.lower.device.type, enabled=False):
+            lower, upper = self._factors()
+            return self.permutation @ lower @ upper
+
+    def inverse_weight(self) -> Tensor:
+        """W^-1 = U^-1 L^-1 P^T by two triangular solves: no general inverse, no device sync."""
+        with torch.autocast(self.lower.device.type, enabled=False):
+            lower, upper = self._factors()
+            eye = torch.eye(lower.shape[0], dtype=lower.dtype, device=lower.device)
+            l_inv = torch.linalg.solve_triangular(lower, eye, upper=False, unitriangular=True)
+            u_inv = torch.linalg.solve_triangular(upper, eye, upper=True)
+            return u_inv @ l_inv @ self.permutation.T
 
     def forward(self, state: State) -> tuple[State, Tensor]:
         x = state[-1]
-        y = F.conv2d(x, self.weight()[:, :, None, None])
+        y = F.conv2d(x, self.weight().to(x.dtype)[:, :, None, None])
         ladj = self.log_s.sum() * x.shape[2] * x.shape[3]
         return _with_active(state, y), ladj.expand(x.shape[0])
 
     def inverse(self, state: State) -> State:
-        w_inv = torch.linalg.inv(self.weight())
-        return _with_active(state, F.conv2d(state[-1], w_inv[:, :, None, None]))
+        y = state[-1]
+        w_inv = self.inverse_weight().to(y.dtype)
+        return _with_active(state, F.conv2d(y, w_inv[:, :, None, None]))
 
 
 class ZeroConv2d(nn.Module):
@@ -102,10 +126,19 @@ class ZeroConv2d(nn.Module):
 
 
 class AffineCoupling(nn.Module):
-    """y_a = (x_a + t) * sigmoid(log_s + 2), y_b = x_b, with (log_s, t) = NN(x_b)."""
+    """y_a = (x_a + t) * s, y_b = x_b, with (log_s, t) = NN(x_b) and
+    s = floor + (1 - floor) * sigmoid(log_s + 2).
 
-    def __init__(self, channels: int, hidden: int):
+    GLOW's plain sigmoid scale is floor = 0. A floor bounds how much the inverse can
+    expand (by 1/floor per coupling): the unrolled solver decodes latents of noisy,
+    masked and blurred images, far from the training data, and without a floor
+    trained priors contract some dimensions by 1000x, so that decoding amplifies float32
+    rounding until it overflows.
+    """
+
+    def __init__(self, channels: int, hidden: int, scale_floor: float = 0.0):
         super().__init__()
+        self.scale_floor = scale_floor
         self.n_b = channels // 2
         n_a = channels - self.n_b
         self.net = nn.Sequential(
@@ -119,7 +152,7 @@ class AffineCoupling(nn.Module):
     def _scale_shift(self, x_b: Tensor) -> tuple[Tensor, Tensor]:
         h = self.net(x_b)
         log_s, t = h[:, 0::2], h[:, 1::2]
-        return torch.sigmoid(log_s + 2.0), t
+        return self.scale_floor + (1 - self.scale_floor) * torch.sigmoid(log_s + 2.0), t
 
     def forward(self, state: State) -> tuple[State, Tensor]:
         x = state[-1]
