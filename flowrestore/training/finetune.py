@@ -80,8 +80,11 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
         start = load_model(config.init_from).model
         if not isinstance(start, UnrolledSolver) or start.config.prox != config.prox:
             raise CheckpointError(f"{config.init_from} is not a {config.prox}-prox solver checkpoint")
-        for mine, theirs in zip(solver.proxes, start.proxes):
-            mine.load_state_dict(theirs.state_dict())
+        if start.config == solver.config:
+            solver.load_state_dict(start.state_dict())  # continue a run: flows, mu and lambda
+        else:
+            for mine, theirs in zip(solver.proxes, start.proxes):
+                mine.load_state_dict(theirs.state_dict())  # e.g. a denoiser's prox for another task
     return solver
 
 
