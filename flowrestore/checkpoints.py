@@ -147,15 +147,18 @@ def availability(entry: Entry, settings: HubSettings | None = None) -> str:
 
 
 def _check_task(name: str, kind: str, has: str | None, task: str | None) -> None:
-    if task is not None and has != task:
-        if kind == "glow":
-            what = "a GLOW prior, not a restoration model"
-        else:
-            what = f"{'an' if has and has[0] in 'aeiou' else 'a'} {has} model" if has else "a solver that records no task"
-        raise WrongTaskError(
-            f"checkpoint {name} is {what} but the task is {task}; "
-            f"use --checkpoint {default_checkpoint(task)} or a {task} checkpoint"
-        )
+    if task is None or has == task:
+        return
+    if kind == "glow":
+        what = "a GLOW prior, not a restoration model"
+    elif has:
+        what = f"{'an' if has[0] in 'aeiou' else 'a'} {has} model"
+    else:
+        what = "a solver that records no task"
+    raise WrongTaskError(
+        f"checkpoint {name} is {what} but the task is {task}; "
+        f"use --checkpoint {default_checkpoint(task)} or another checkpoint trained for {task}"
+    )
 
 
 def resolve_entry(entry: Entry, task: str | None = None, show_progress: bool = False) -> Path:
