@@ -9,8 +9,10 @@ hf://owner/repo/path/file.safetensors@revision. Resolution order:
 4. else downloads it from the Hub (not when HF_HUB_OFFLINE is set).
 
 Every file that comes from a registry entry is checked against the entry's sha256 before
-use. Paths and hf:// addresses have no registry hash, so they are not hash-checked; their
-task is still checked from the metadata inside the file.
+use (a cached copy that fails is downloaded once more). Paths and hf:// addresses have no
+registry hash, so they are not hash-checked; `load` still checks their task from the
+metadata inside the file. An entry without sha256, or without a bundled file and a hub
+entry, cannot be used and says so.
 
 The registry read by default is flowrestore/checkpoints.toml, inside the package, so an
 installed package finds it; the repository's top-level checkpoints.toml is an identical

@@ -16,12 +16,17 @@ def _registry(ctx: typer.Context):
     return ctx.obj.registry if ctx.obj else None
 
 
-def _task_label(entry) -> str:
-    if not entry.task:
+def _task_label(task: dict | None) -> str:
+    """A short label from the registry's task table (not TaskSpec.label: `list` stays torch-free)."""
+    if not task:
         return "-"
-    from flowrestore.operators import TaskSpec
-
-    return TaskSpec(**entry.task).label()
+    name = task.get("task", "?")
+    detail = {
+        "denoise": f"sigma={task.get('noise_sigma', 0):g}",
+        "inpaint": f"{task.get('box', '?')}x{task.get('box', '?')} box",
+        "deblur": f"sigma_b={task.get('blur_sigma', '?'):g}" if "blur_sigma" in task else "",
+    }.get(name, "")
+    return f"{name} {detail}".strip()
 
 
 @app.command("list")
@@ -36,7 +41,7 @@ def list_command(ctx: typer.Context) -> None:
         table.add_column(column)
     for entry in list_checkpoints(_registry(ctx)):
         metrics = ", ".join(f"{k} {v}" for k, v in entry.metrics.items()) or "-"
-        table.add_row(entry.name, entry.kind, _task_label(entry), availability(entry), metrics)
+        table.add_row(entry.name, entry.kind, _task_label(entry.task), availability(entry), metrics)
     stdout().print(table)
 
 
