@@ -173,16 +173,22 @@ def _quantise(values: Tensor, bit_depth: int) -> np.ndarray:
     return np.round(values.clamp(0, 1).numpy() * top).astype(dtype)
 
 
+def check_writable(path: Path, image: ImageData) -> str:
+    """The file format for `path`, if it can hold `image`; else ImageWriteError."""
+    file_format = output_format(Path(path))
+    if image.alpha is not None and file_format in NO_ALPHA:
+        raise ImageWriteError(
+            f"{file_format} cannot store the transparency of {image.source or 'this image'}; "
+            "write a .png, .webp or .tif instead"
+        )
+    return file_format
+
+
 def to_pil(image: ImageData, file_format: str = "PNG") -> Image.Image:
     """The Pillow image to write for `image` in `file_format`, in the image's own layout."""
     bit_depth = 8 if file_format in EIGHT_BIT_ONLY else image.bit_depth
     colour = image.stored_channels().permute(1, 2, 0)  # (H, W, 1 | 3)
     if image.alpha is not None:
-        if file_format in NO_ALPHA:
-            raise ImageWriteError(
-                f"{file_format} cannot store the transparency of {image.source or 'this image'}; "
-                "write a .png, .webp or .tif instead"
-            )
         colour = torch.cat([colour, image.alpha[..., None]], dim=-1)
     pixels = _quantise(colour, bit_depth)
     if pixels.shape[-1] == 1:
@@ -221,7 +227,7 @@ def write_image(path: str | Path, image: ImageData, overwrite: bool = False) -> 
     at quality 95, WebP losslessly.
     """
     path = Path(path)
-    write_pil(path, to_pil(image, output_format(path)), overwrite=overwrite, icc_profile=image.icc_profile)
+    write_pil(path, to_pil(image, check_writable(path, image)), overwrite=overwrite, icc_profile=image.icc_profile)
 
 
 def write_rgb(path: str | Path, rgb: Tensor, overwrite: bool = False) -> None:

@@ -149,6 +149,12 @@ def test_an_input_is_never_overwritten_even_with_force(tmp_path, run):
     assert source.read_bytes() == before
 
 
+def test_alpha_to_jpeg_is_refused_before_any_work(tmp_path, run):
+    source = write_image(tmp_path / "logo.png", np.zeros((8, 8, 4), np.uint8))
+    fails(run("restore", source, "-o", tmp_path / "logo.jpg", model="denoise"), "JPEG cannot store the transparency")
+    assert not (tmp_path / "logo.jpg").exists()
+
+
 def test_the_debug_flag_keeps_the_traceback(tmp_path, run):
     result = CliRunner().invoke(app, ["--debug", "restore", str(tmp_path / "nope.png"), "--task", "denoise"])
     assert result.exit_code == 1 and isinstance(result.exception, FlowrestoreError)

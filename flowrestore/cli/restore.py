@@ -72,7 +72,7 @@ def command(
     """Restore noisy, masked or blurred images (each written next to its input by default)."""
     from flowrestore.checkpoints import default_checkpoint, load
     from flowrestore.devices import pick_device
-    from flowrestore.imageio import read_image, read_mask, write_image, write_rgb
+    from flowrestore.imageio import check_writable, read_image, read_mask, write_image, write_rgb
     from flowrestore.paths import comparison_paths, expand_inputs, plan_outputs
 
     registry = ctx.obj.registry if ctx.obj else None
@@ -101,7 +101,8 @@ def command(
 
     observed = read_mask(mask) if mask is not None else None
     images = [read_image(p) for p in paths]
-    for image in images:
+    for image, target in zip(images, targets):
+        check_writable(target, image)
         for text in image.notes:
             note(f"note: {image.source}: {text}")
 
