@@ -69,7 +69,9 @@ def _entry(row: dict, source: Path) -> Entry:
     if not isinstance(name, str) or not name:
         raise RegistryError(f"{source}: every [[checkpoint]] needs a name")
     if row.get("kind") not in KINDS:
-        raise RegistryError(f"{source}: checkpoint {name!r} has kind {row.get('kind')!r}; use one of {', '.join(KINDS)}")
+        raise RegistryError(
+            f"{source}: checkpoint {name!r} has kind {row.get('kind')!r}; use one of {', '.join(KINDS)}"
+        )
     hub = row.pop("hub", None)
     if hub is not None:
         if not isinstance(hub, dict) or not {"repo_id", "filename"} <= set(hub):
@@ -213,7 +215,13 @@ def resolve(spec: str, task: str | None = None, registry: Path | None = None, sh
     )
 
 
-def load(spec: str, task: str | None = None, device: str = "cpu", registry: Path | None = None, show_progress: bool = False):
+def load(
+    spec: str,
+    task: str | None = None,
+    device: str = "cpu",
+    registry: Path | None = None,
+    show_progress: bool = False,
+):
     """Resolve, check the task recorded in the file, and load strictly; returns a serialization.Checkpoint."""
     from flowrestore.serialization import load_model, read_metadata
 

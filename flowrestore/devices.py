@@ -17,6 +17,8 @@ def pick_device(choice: str) -> torch.device:
         return torch.device("cpu")
     available = torch.cuda.is_available()
     if choice == "cuda" and not available:
-        build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}, but no GPU is visible"
-        raise DeviceError(f"--device cuda: CUDA is not available (torch {torch.__version__}, {build}); use --device cpu")
+        build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}, no GPU visible"
+        raise DeviceError(
+            f"--device cuda: CUDA is not available (torch {torch.__version__}, {build}); use --device cpu"
+        )
     return torch.device("cuda" if available else "cpu")

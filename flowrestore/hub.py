@@ -52,9 +52,11 @@ class HubSettings:
     def from_environment(cls) -> "HubSettings":
         """The settings huggingface_hub documents, read now rather than at its import."""
         env = os.environ
-        home = env.get("HF_HOME") or os.path.join(env.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface")
+        xdg_cache = env.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+        home = env.get("HF_HOME") or os.path.join(xdg_cache, "huggingface")
         cache = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub")
-        offline = (env.get("HF_HUB_OFFLINE") or env.get("TRANSFORMERS_OFFLINE") or "").upper() in {"1", "ON", "YES", "TRUE"}
+        offline_flag = env.get("HF_HUB_OFFLINE") or env.get("TRANSFORMERS_OFFLINE") or ""
+        offline = offline_flag.upper() in {"1", "ON", "YES", "TRUE"}
         endpoint = (env.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
         return cls(endpoint=endpoint, cache_dir=Path(os.path.expandvars(os.path.expanduser(cache))), offline=offline)
 
@@ -138,7 +140,8 @@ def fetch(file: HubFile, settings: HubSettings | None = None, show_progress: boo
         if type(e).__module__.split(".")[0] not in {"httpx", "httpx2", "httpcore"}:
             raise
         raise HubError(
-            f"could not reach {settings.endpoint} to download {file} ({_one_line(e)}); check the connection or HF_ENDPOINT"
+            f"could not reach {settings.endpoint} to download {file} ({_one_line(e)}); "
+            "check the connection or HF_ENDPOINT"
         ) from e
     return Path(path)
 

@@ -203,7 +203,9 @@ def output_format(path: Path) -> str:
     return file_format
 
 
-def write_pil(path: str | Path, picture: Image.Image, overwrite: bool = False, icc_profile: bytes | None = None) -> None:
+def write_pil(
+    path: str | Path, picture: Image.Image, overwrite: bool = False, icc_profile: bytes | None = None
+) -> None:
     """Write a Pillow image atomically; the format follows the file name's suffix."""
     path = Path(path)
     file_format = output_format(path)

@@ -58,7 +58,9 @@ def crop(x: Tensor, pads: tuple[int, int, int, int]) -> Tensor:
     return x[..., top : x.shape[-2] - bottom, left : x.shape[-1] - right]
 
 
-def observed_mask(task: TaskSpec, mask: Tensor | None, height: int, width: int, image: str = "the image") -> Tensor | None:
+def observed_mask(
+    task: TaskSpec, mask: Tensor | None, height: int, width: int, image: str = "the image"
+) -> Tensor | None:
     """The inpainting mask (1, 1, H, W), 1 = observed: the user's, else the task's centre box."""
     if task.task != "inpaint":
         return None

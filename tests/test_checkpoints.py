@@ -56,9 +56,10 @@ def test_an_existing_path_is_used_as_it_is(checkpoint_dir):
 
 def test_a_bundled_entry_is_verified(tmp_path, checkpoint_dir):
     path = checkpoint_dir / "tiny-denoise.safetensors"
-    good = write_registry(tmp_path / "good.toml", [{"name": "d", "kind": "solver", "file": str(path), "sha256": sha256(path)}])
+    row = {"name": "d", "kind": "solver", "file": str(path), "sha256": sha256(path)}
+    good = write_registry(tmp_path / "good.toml", [row])
     assert resolve("d", registry=good) == path
-    bad = write_registry(tmp_path / "bad.toml", [{"name": "d", "kind": "solver", "file": str(path), "sha256": "0" * 64}])
+    bad = write_registry(tmp_path / "bad.toml", [{**row, "sha256": "0" * 64}])
     with pytest.raises(ChecksumError, match=f"{path} does not match the registry's sha256 for 'd'"):
         resolve("d", registry=bad)
 
@@ -71,7 +72,8 @@ def test_an_entry_without_sha256_cannot_be_used(tmp_path, checkpoint_dir):
 
 
 def test_the_unpublished_defaults_say_so():
-    with pytest.raises(CheckpointUnavailableError, match="'glow-denoise' is not available: .*glow-denoise.safetensors is missing"):
+    missing = "'glow-denoise' is not available: .*glow-denoise.safetensors is missing"
+    with pytest.raises(CheckpointUnavailableError, match=missing):
         resolve("glow-denoise", task="denoise")
 
 

@@ -48,7 +48,8 @@ def test_help_is_fast_and_imports_no_torch():
     code = (
         "import sys\nfrom flowrestore.cli import app\n"
         "for args in (['--help'], ['restore', '--help'], ['checkpoints', '--help']):\n"
-        "    try:\n        app(args, prog_name='flowrestore')\n    except SystemExit as e:\n        assert e.code == 0\n"
+        "    try:\n        app(args, prog_name='flowrestore')\n"
+        "    except SystemExit as e:\n        assert e.code == 0\n"
         "print('torch' in sys.modules)"
     )
     started = time.perf_counter()

@@ -54,7 +54,9 @@ def command(
     box: Annotated[
         Optional[int], typer.Option("--box", help="Inpainting: side of the centred missing box (no --mask).")
     ] = None,
-    blur_sigma: Annotated[Optional[float], typer.Option("--blur-sigma", help="Deblurring: Gaussian blur std in pixels.")] = None,
+    blur_sigma: Annotated[
+        Optional[float], typer.Option("--blur-sigma", help="Deblurring: Gaussian blur std in pixels.")
+    ] = None,
     checkpoint: CheckpointOption = None,
     device: DeviceOption = "auto",
     batch_size: BatchSizeOption = 8,
@@ -107,7 +109,8 @@ def command(
             note(f"note: {image.source}: {text}")
 
     started = time.perf_counter()
-    results = _run(loaded.model, images, spec, observed, degrade, [image_seed(seed, p) for p in paths], compare, batch_size)
+    seeds = [image_seed(seed, p) for p in paths]
+    results = _run(loaded.model, images, spec, observed, degrade, seeds, compare, batch_size)
     elapsed = time.perf_counter() - started
 
     for result, target, figure in zip(results, targets, figures):
