@@ -1,0 +1,233 @@
+"""The checkpoint registry (checkpoints.toml): names to verified files, and strict loading.
+
+A checkpoint is named by a registry NAME, a filesystem PATH, or a hub address
+hf://owner/repo/path/file.safetensors@revision. Resolution order:
+
+1. an existing path is used as it is;
+2. a registry name uses its bundled file (flowrestore/<file>) if present,
+3. else the copy in the local Hugging Face cache,
+4. else downloads it from the Hub (not when HF_HUB_OFFLINE is set).
+
+Every file that comes from a registry entry is checked against the entry's sha256 before
+use (a cached copy that fails is downloaded once more). Paths and hf:// addresses have no
+registry hash, so they are not hash-checked; `load` still checks their task from the
+metadata inside the file. An entry without sha256, or without a bundled file and a hub
+entry, cannot be used and says so.
+
+The registry read by default is flowrestore/checkpoints.toml, inside the package, so an
+installed package finds it; the repository's top-level checkpoints.toml is an identical
+copy for readers (a test keeps them equal). Every function takes `registry=` to read
+another file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flowrestore.errors import (
+    CheckpointUnavailableError,
+    ChecksumError,
+    RegistryError,
+    UnknownCheckpointError,
+    WrongTaskError,
+)
+from flowrestore.hub import SCHEME, HubFile, HubSettings, cached, fetch
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REGISTRY = PACKAGE_DIR / "checkpoints.toml"
+KINDS = ("glow", "solver")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registry row."""
+
+    name: str
+    kind: str  # "glow" (a prior) or "solver" (a task model)
+    architecture: str
+    file: str | None = None  # bundled file, relative to the package folder (or absolute)
+    hub: HubFile | None = None
+    sha256: str = ""
+    task: dict | None = None  # a TaskSpec as a dict, for solvers
+    description: str = ""
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def task_name(self) -> str | None:
+        return self.task["task"] if self.task else None
+
+    def bundled_path(self) -> Path | None:
+        return PACKAGE_DIR / self.file if self.file else None
+
+
+def _entry(row: dict, source: Path) -> Entry:
+    row = dict(row)
+    name = row.get("name")
+    if not isinstance(name, str) or not name:
+        raise RegistryError(f"{source}: every [[checkpoint]] needs a name")
+    if row.get("kind") not in KINDS:
+        raise RegistryError(
+            f"{source}: checkpoint {name!r} has kind {row.get('kind')!r}; use one of {', '.join(KINDS)}"
+        )
+    hub = row.pop("hub", None)
+    if hub is not None:
+        if not isinstance(hub, dict) or not {"repo_id", "filename"} <= set(hub):
+            raise RegistryError(f"{source}: checkpoint {name!r} needs hub = {{repo_id, filename, revision}}")
+        hub = HubFile(hub["repo_id"], hub["filename"], hub.get("revision", "main"))
+    known = {"name", "kind", "architecture", "file", "sha256", "task", "description", "metrics"}
+    unknown = set(row) - known
+    if unknown:
+        raise RegistryError(f"{source}: checkpoint {name!r} has unknown fields {sorted(unknown)}")
+    return Entry(
+        name=name,
+        kind=row["kind"],
+        architecture=row.get("architecture", ""),
+        file=row.get("file"),
+        hub=hub,
+        sha256=row.get("sha256", "").lower(),
+        task=row.get("task"),
+        description=row.get("description", ""),
+        metrics=row.get("metrics", {}),
+    )
+
+
+def load_registry(registry: Path | None = None) -> dict[str, Entry]:
+    """Registry entries by name, from `registry` (default: the package's checkpoints.toml)."""
+    path = Path(registry) if registry is not None else REGISTRY
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise RegistryError(f"checkpoint registry {path} not found; check --registry") from e
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise RegistryError(f"checkpoint registry {path} is not valid TOML ({e}); fix the file") from e
+    entries: dict[str, Entry] = {}
+    for row in data.get("checkpoint", []):
+        entry = _entry(row, path)
+        if entry.name in entries:
+            raise RegistryError(f"{path}: checkpoint {entry.name!r} is listed twice")
+        entries[entry.name] = entry
+    return entries
+
+
+def list_checkpoints(registry: Path | None = None) -> list[Entry]:
+    return list(load_registry(registry).values())
+
+
+def default_checkpoint(task: str) -> str:
+    """The registry name of the shipped model for `task`."""
+    return f"glow-{task}"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify(path: Path, entry: Entry, fix: str) -> Path:
+    """`path` if its sha256 is the entry's; else ChecksumError naming the file and `fix`."""
+    actual = sha256_of(path)
+    if actual != entry.sha256:
+        raise ChecksumError(
+            f"{path} does not match the registry's sha256 for {entry.name!r} "
+            f"(got {actual[:12]}..., expected {entry.sha256[:12]}...); {fix}"
+        )
+    return path
+
+
+def availability(entry: Entry, settings: HubSettings | None = None) -> str:
+    """Where the entry's weights are now, without touching the network: bundled, cached, hub, missing."""
+    bundled = entry.bundled_path()
+    if bundled is not None and bundled.is_file():
+        return "bundled"
+    if entry.hub is not None:
+        return "cached" if cached(entry.hub, settings) is not None else "hub"
+    return "missing"
+
+
+def _check_task(name: str, kind: str, has: str | None, task: str | None) -> None:
+    if task is None or has == task:
+        return
+    if kind == "glow":
+        what = "a GLOW prior, not a restoration model"
+    elif has:
+        what = f"{'an' if has[0] in 'aeiou' else 'a'} {has} model"
+    else:
+        what = "a solver that records no task"
+    raise WrongTaskError(
+        f"checkpoint {name} is {what} but the task is {task}; "
+        f"use --checkpoint {default_checkpoint(task)} or another checkpoint trained for {task}"
+    )
+
+
+def resolve_entry(entry: Entry, task: str | None = None, show_progress: bool = False) -> Path:
+    """The verified local file of a registry entry: bundled, else cached, else downloaded.
+
+    A cached copy that fails the hash is downloaded once more (a damaged cache heals);
+    a fresh download that fails it is an error.
+    """
+    _check_task(entry.name, entry.kind, entry.task_name, task)
+    bundled = entry.bundled_path()
+    is_bundled = bundled is not None and bundled.is_file()
+    if not is_bundled and entry.hub is None:
+        raise CheckpointUnavailableError(
+            f"checkpoint {entry.name!r} is not available: {bundled or 'no bundled file'} is missing and it has "
+            "no hub entry; train it or pass a checkpoint file with --checkpoint PATH"
+        )
+    if not entry.sha256:
+        raise ChecksumError(
+            f"registry entry {entry.name!r} has no sha256, so its weights cannot be verified; "
+            "fill in the file's sha256 (sha256sum FILE) or pass --checkpoint PATH"
+        )
+    if is_bundled:
+        return verify(bundled, entry, "reinstall flowrestore or restore the file from git")
+    settings = HubSettings.from_environment()
+    path = fetch(entry.hub, settings, show_progress)
+    if sha256_of(path) != entry.sha256 and not settings.offline:
+        path = fetch(entry.hub, settings, show_progress, force=True)
+    return verify(path, entry, f"the file at {entry.hub} is not the registered one; pass --checkpoint PATH instead")
+
+
+def resolve(spec: str, task: str | None = None, registry: Path | None = None, show_progress: bool = False) -> Path:
+    """A checkpoint NAME, PATH or hf:// address -> a local file (see the module docstring).
+
+    With `task`, a registry entry for another task is refused here; files named by path or
+    hf:// are checked by `load` from their metadata.
+    """
+    if spec.startswith(SCHEME):
+        return fetch(HubFile.parse(spec), show_progress=show_progress)
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return path
+    entries = load_registry(registry)
+    if spec in entries:
+        return resolve_entry(entries[spec], task, show_progress)
+    if path.suffix == ".safetensors" or "/" in spec or "\\" in spec:
+        raise UnknownCheckpointError(f"checkpoint file {spec} not found; check the path")
+    raise UnknownCheckpointError(
+        f"unknown checkpoint {spec!r}; use one of {', '.join(entries) or '(none registered)'}, "
+        "a .safetensors path or an hf:// address"
+    )
+
+
+def load(
+    spec: str,
+    task: str | None = None,
+    device: str = "cpu",
+    registry: Path | None = None,
+    show_progress: bool = False,
+):
+    """Resolve, check the task recorded in the file, and load strictly; returns a serialization.Checkpoint."""
+    from flowrestore.serialization import load_model, read_metadata
+
+    path = resolve(spec, task, registry, show_progress)
+    meta = read_metadata(path)
+    _check_task(spec, meta.get("kind", "?"), (meta.get("task") or {}).get("task"), task)
+    checkpoint = load_model(path, device)
+    checkpoint.model.eval()
+    return checkpoint

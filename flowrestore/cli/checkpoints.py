@@ -1,0 +1,83 @@
+"""`flowrestore checkpoints list|show|download`: the registry, from the command line."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from flowrestore.cli.ui import info, stdout
+
+app = typer.Typer(help="List, inspect and download registered checkpoints.", no_args_is_help=True)
+
+
+def _registry(ctx: typer.Context):
+    return ctx.obj.registry if ctx.obj else None
+
+
+def _task_label(task: dict | None) -> str:
+    """A short label from the registry's task table (not TaskSpec.label: `list` stays torch-free)."""
+    if not task:
+        return "-"
+    name = task.get("task", "?")
+    detail = {
+        "denoise": f"sigma={task.get('noise_sigma', 0):g}",
+        "inpaint": f"{task.get('box', '?')}x{task.get('box', '?')} box",
+        "deblur": f"sigma_b={task.get('blur_sigma', '?'):g}" if "blur_sigma" in task else "",
+    }.get(name, "")
+    return f"{name} {detail}".strip()
+
+
+@app.command("list")
+def list_command(ctx: typer.Context) -> None:
+    """Registered checkpoints and where their weights are (bundled, cached, hub, missing)."""
+    from rich.table import Table
+
+    from flowrestore.checkpoints import availability, list_checkpoints
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("name", "kind", "task", "weights", "metrics"):
+        table.add_column(column)
+    for entry in list_checkpoints(_registry(ctx)):
+        metrics = ", ".join(f"{k} {v}" for k, v in entry.metrics.items()) or "-"
+        table.add_row(entry.name, entry.kind, _task_label(entry.task), availability(entry), metrics)
+    stdout().print(table)
+
+
+@app.command("show")
+def show_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Registry name.")]) -> None:
+    """Every field of one registry entry, as JSON."""
+    from flowrestore.checkpoints import availability, load_registry
+    from flowrestore.errors import UnknownCheckpointError
+
+    entries = load_registry(_registry(ctx))
+    if name not in entries:
+        raise UnknownCheckpointError(f"unknown checkpoint {name!r}; use one of {', '.join(entries)}")
+    entry = entries[name]
+    fields = {
+        "name": entry.name,
+        "kind": entry.kind,
+        "description": entry.description,
+        "task": entry.task,
+        "architecture": entry.architecture,
+        "file": str(entry.bundled_path()) if entry.file else None,
+        "hub": None if entry.hub is None else {**entry.hub.__dict__, "address": str(entry.hub)},
+        "sha256": entry.sha256 or None,
+        "metrics": entry.metrics,
+        "weights": availability(entry),
+    }
+    stdout().print_json(json.dumps(fields))
+
+
+@app.command("download")
+def download_command(
+    ctx: typer.Context,
+    spec: Annotated[str, typer.Argument(help="Registry NAME or hf://owner/repo/file.safetensors@revision.")],
+) -> None:
+    """Fetch a checkpoint into the Hugging Face cache (verified) and print its local path."""
+    from flowrestore.checkpoints import resolve
+
+    path = resolve(spec, registry=_registry(ctx), show_progress=True)
+    info(f"{spec}: ok")
+    stdout().print(str(path), markup=False)

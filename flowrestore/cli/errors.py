@@ -1,0 +1,40 @@
+"""The CLI's one error boundary: errors a user can fix become one red line and exit code 1.
+
+Every command runs inside `ErrorBoundary.invoke`, the root group of the Typer app, so no
+command catches errors itself. FlowrestoreError (all of flowrestore.errors), ValueError
+(argument validation, serialization.CheckpointError) and running out of memory are shown as
+`error: <message>` on stderr, without a traceback unless the global --debug is given, in
+which case the exception propagates with its traceback. Anything else is a bug and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from typer import Exit
+from typer.core import TyperGroup
+
+from flowrestore.cli.ui import stderr
+from flowrestore.errors import FlowrestoreError
+
+
+def user_message(error: BaseException) -> str | None:
+    """The one-line message for an error the user can fix, or None for a bug."""
+    if isinstance(error, (FlowrestoreError, ValueError)):
+        return " ".join(str(error).split()) or type(error).__name__
+    if type(error).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError, without importing torch
+        return "out of GPU memory; lower --batch-size or use --device cpu"
+    return None
+
+
+class ErrorBoundary(TyperGroup):
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as error:
+            message = user_message(error)
+            if message is None or ctx.params.get("debug"):
+                raise
+            stderr().print(f"error: {message}", style="bold red", markup=False, highlight=False, soft_wrap=True)
+            raise Exit(1) from None

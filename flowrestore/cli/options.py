@@ -1,0 +1,46 @@
+"""Option types shared by the subcommands (Annotated, so every command spells them alike).
+
+Nothing here imports torch: `flowrestore --help` has to stay fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+# The same names as flowrestore.operators.TASKS and flowrestore.devices.CHOICES (a test keeps
+# them equal). Values are plain strings checked by the library, so that a wrong one is a
+# one-line error with exit code 1 like every other user error.
+TASKS = ("denoise", "inpaint", "deblur")
+DEVICES = ("auto", "cpu", "cuda")
+
+TaskOption = Annotated[
+    Optional[str],
+    typer.Option("--task", "-t", help=f"Restoration task: {', '.join(TASKS)}. Default: the checkpoint's task."),
+]
+CheckpointOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--checkpoint",
+        "-c",
+        help="Registry NAME, a .safetensors PATH, or hf://owner/repo/file.safetensors@revision. "
+        "Default: glow-<task>.",
+    ),
+]
+DeviceOption = Annotated[
+    str,
+    typer.Option("--device", help="cpu, cuda, or auto (CUDA if available; says which it chose)."),
+]
+BatchSizeOption = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images per solver call.")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Base seed of the simulated noise in --degrade mode.")]
+ForceOption = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing outputs (never inputs).")]
+OutputOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--output",
+        "-o",
+        help="Output FILE (one input) or DIR. Default: next to each input, as <name>_restored.<ext>.",
+    ),
+]

@@ -1,0 +1,81 @@
+"""The exceptions a user can cause: each message names the problem and the fix in one line.
+
+Every class derives from FlowrestoreError, which the CLI's one error boundary turns into a
+red message and exit code 1. Library code raises them and never prints.
+"""
+
+from __future__ import annotations
+
+
+class FlowrestoreError(Exception):
+    """A problem the user can fix; str(error) is the one-line message shown to them."""
+
+
+# Image files (flowrestore.imageio)
+
+
+class ImageReadError(FlowrestoreError):
+    """An input image that cannot be used."""
+
+
+class ImageNotFoundError(ImageReadError):
+    pass
+
+
+class ImageUnreadableError(ImageReadError):
+    pass
+
+
+class NotAnImageError(ImageReadError):
+    pass
+
+
+class TruncatedImageError(ImageReadError):
+    pass
+
+
+class DecompressionBombError(ImageReadError):
+    pass
+
+
+class MaskSizeError(FlowrestoreError):
+    pass
+
+
+class ImageWriteError(FlowrestoreError):
+    """An output that cannot be written: it exists, its folder is not writable, or its format
+    cannot hold the image."""
+
+
+# Checkpoints (flowrestore.checkpoints, flowrestore.hub)
+
+
+class RegistryError(FlowrestoreError):
+    """A malformed checkpoints.toml."""
+
+
+class UnknownCheckpointError(FlowrestoreError):
+    pass
+
+
+class CheckpointUnavailableError(FlowrestoreError):
+    """A registry entry whose weights are neither bundled, cached nor downloadable."""
+
+
+class ChecksumError(FlowrestoreError):
+    pass
+
+
+class WrongTaskError(FlowrestoreError):
+    pass
+
+
+class HubError(FlowrestoreError):
+    """A Hugging Face Hub download that failed (missing repository or file, offline, network)."""
+
+
+# Running
+
+
+class DeviceError(FlowrestoreError):
+    pass

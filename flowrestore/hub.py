@@ -1,0 +1,151 @@
+"""Files on the Hugging Face Hub: hf:// addresses, the local cache, and downloads.
+
+huggingface_hub reads HF_ENDPOINT, HF_HOME, HF_HUB_CACHE and HF_HUB_OFFLINE once, when it
+is imported. We read them from the environment at every call instead and pass them on
+explicitly (endpoint=, cache_dir=, local_files_only=), so what a call does always follows
+the environment it runs in. Tokens (HF_TOKEN, or `hf auth login`) are left to
+huggingface_hub, which reads them per request.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from flowrestore.errors import HubError
+
+SCHEME = "hf://"
+
+
+@dataclass(frozen=True)
+class HubFile:
+    repo_id: str  # "owner/name"
+    filename: str  # path inside the repository
+    revision: str = "main"  # a branch, tag or (best, since immutable) a commit hash
+
+    @classmethod
+    def parse(cls, address: str) -> "HubFile":
+        """hf://owner/repo/path/to/file.safetensors[@revision] -> HubFile."""
+        if not address.startswith(SCHEME):
+            raise HubError(f"{address!r} is not a hub address; write hf://owner/repo/path/to/file.safetensors@revision")
+        rest = address[len(SCHEME) :]
+        rest, _, revision = rest.rpartition("@") if "@" in rest else (rest, "", "")
+        parts = rest.split("/")
+        if len(parts) < 3 or not all(parts):
+            raise HubError(
+                f"{address!r} names no file; write hf://owner/repo/path/to/file.safetensors[@revision]"
+            )
+        return cls(repo_id="/".join(parts[:2]), filename="/".join(parts[2:]), revision=revision or "main")
+
+    def __str__(self) -> str:
+        return f"{SCHEME}{self.repo_id}/{self.filename}@{self.revision}"
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    endpoint: str
+    cache_dir: Path
+    offline: bool
+
+    @classmethod
+    def from_environment(cls) -> "HubSettings":
+        """The settings huggingface_hub documents, read now rather than at its import."""
+        env = os.environ
+        xdg_cache = env.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+        home = env.get("HF_HOME") or os.path.join(xdg_cache, "huggingface")
+        cache = env.get("HF_HUB_CACHE") or env.get("HUGGINGFACE_HUB_CACHE") or os.path.join(home, "hub")
+        offline_flag = env.get("HF_HUB_OFFLINE") or env.get("TRANSFORMERS_OFFLINE") or ""
+        offline = offline_flag.upper() in {"1", "ON", "YES", "TRUE"}
+        endpoint = (env.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+        return cls(endpoint=endpoint, cache_dir=Path(os.path.expandvars(os.path.expanduser(cache))), offline=offline)
+
+
+def cached(file: HubFile, settings: HubSettings | None = None) -> Path | None:
+    """The file's path in the local Hugging Face cache, or None; never touches the network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    settings = settings or HubSettings.from_environment()
+    found = try_to_load_from_cache(
+        file.repo_id, file.filename, cache_dir=settings.cache_dir, revision=file.revision
+    )
+    return Path(found) if isinstance(found, str) else None
+
+
+def _quiet_progress():
+    from tqdm.auto import tqdm
+
+    class Quiet(tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    return Quiet
+
+
+def fetch(file: HubFile, settings: HubSettings | None = None, show_progress: bool = False, force: bool = False) -> Path:
+    """The file from the local cache if it is there (and not `force`), else downloaded into it
+    (unless offline)."""
+    settings = settings or HubSettings.from_environment()
+    hit = None if force else cached(file, settings)
+    if hit is not None:
+        return hit
+    if settings.offline:
+        raise HubError(
+            f"{file} is not in the Hugging Face cache ({settings.cache_dir}) and HF_HUB_OFFLINE is set; "
+            "download it once while online (flowrestore checkpoints download)"
+        )
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        HfHubHTTPError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    try:
+        path = hf_hub_download(
+            file.repo_id,
+            file.filename,
+            revision=file.revision,
+            cache_dir=settings.cache_dir,
+            endpoint=settings.endpoint,
+            force_download=force,
+            tqdm_class=None if show_progress else _quiet_progress(),
+        )
+    except GatedRepoError as e:
+        raise HubError(f"{file.repo_id} is gated; accept its terms on the Hub and set HF_TOKEN") from e
+    except RepositoryNotFoundError as e:
+        raise HubError(
+            f"repository {file.repo_id} not found at {settings.endpoint} (or private); check the name or set HF_TOKEN"
+        ) from e
+    except RevisionNotFoundError as e:
+        raise HubError(f"revision {file.revision!r} not found in {file.repo_id}; check the revision") from e
+    except LocalEntryNotFoundError as e:  # raised when the Hub cannot be reached and nothing is cached
+        raise HubError(
+            f"could not reach {settings.endpoint} to download {file}; check the connection or HF_ENDPOINT"
+        ) from e
+    except EntryNotFoundError as e:
+        raise HubError(f"{file.filename} not found in {file.repo_id}@{file.revision}; check the file name") from e
+    except HFValidationError as e:
+        raise HubError(f"{file} is not a valid hub address ({_one_line(e)})") from e
+    except (HfHubHTTPError, OSError) as e:
+        raise HubError(
+            f"could not download {file} from {settings.endpoint} ({_one_line(e)}); check the connection or HF_ENDPOINT"
+        ) from e
+    except Exception as e:  # httpx's network errors are not OSErrors
+        if type(e).__module__.split(".")[0] not in {"httpx", "httpx2", "httpcore"}:
+            raise
+        raise HubError(
+            f"could not reach {settings.endpoint} to download {file} ({_one_line(e)}); "
+            "check the connection or HF_ENDPOINT"
+        ) from e
+    return Path(path)
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return (text[:200] + "...") if len(text) > 200 else text or type(error).__name__

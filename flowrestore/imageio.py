@@ -1,0 +1,237 @@
+"""Image files to tensors and back: the only place flowrestore touches pixels on disk.
+
+Reads PNG, JPEG, WebP and TIFF in grayscale, RGB or with alpha, at 8 or 16 bits per
+channel. The shipped models are RGB, so every image becomes a (3, H, W) float tensor in
+[0, 1]: gray is replicated to three channels, alpha is kept aside, and writing puts both
+back (gray as the channel mean, alpha unchanged) at the file's bit depth.
+
+Limits of Pillow that show through: 16-bit colour PNGs are decoded to 8 bits per channel
+(and 16-bit gray with alpha to 8-bit RGBA), so they come back as 8-bit files; palette
+images come back as RGB(A). EXIF orientation is applied on reading, so outputs are
+upright and carry no orientation tag; the ICC profile is kept.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch import Tensor
+
+from flowrestore.errors import (
+    DecompressionBombError,
+    ImageNotFoundError,
+    ImageUnreadableError,
+    ImageWriteError,
+    NotAnImageError,
+    TruncatedImageError,
+)
+from flowrestore.serialization import atomic_write
+
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
+READABLE = {"PNG", "JPEG", "MPO", "WEBP", "TIFF"}  # MPO: a JPEG with extra frames (many cameras)
+SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+GRAY_MODES = {"1", "L", "LA", "La"} | SIXTEEN_BIT_MODES
+NO_ALPHA = {"JPEG"}
+EIGHT_BIT_ONLY = {"JPEG", "WEBP"}
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """An image as the models see it, plus what is needed to write it back as it came."""
+
+    rgb: Tensor  # (3, H, W) float32 in [0, 1]; gray images replicated to 3 channels
+    alpha: Tensor | None  # (H, W) float32 in [0, 1], or None
+    bit_depth: int  # 8 or 16 bits per channel
+    mode: str  # the Pillow mode of the file, e.g. "L", "RGBA", "I;16"
+    gray: bool  # stored with one colour channel
+    source: str = ""  # where it came from, for messages
+    icc_profile: bytes | None = None
+    notes: tuple[str, ...] = ()  # what reading changed (16-bit colour to 8-bit, CMYK to RGB)
+
+    @property
+    def height(self) -> int:
+        return self.rgb.shape[1]
+
+    @property
+    def width(self) -> int:
+        return self.rgb.shape[2]
+
+    def with_rgb(self, rgb: Tensor) -> "ImageData":
+        """The same file layout around new colour values (3, H, W)."""
+        assert rgb.shape == self.rgb.shape, (rgb.shape, self.rgb.shape)
+        return replace(self, rgb=rgb.detach().float().cpu().clamp(0, 1))
+
+    def stored_channels(self) -> Tensor:
+        """The colour channels as they will be written: (1, H, W) for gray, else (3, H, W)."""
+        return as_stored(self.rgb, self.gray)
+
+
+def as_stored(rgb: Tensor, gray: bool) -> Tensor:
+    """(3, H, W) -> the file's colour layout; gray is the channel mean (the inverse of replication)."""
+    return rgb.mean(dim=0, keepdim=True) if gray else rgb
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _open(path: Path) -> Image.Image:
+    """Open and fully decode `path`, turning every failure into a FlowrestoreError."""
+    if not path.exists():
+        raise ImageNotFoundError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise ImageUnreadableError(f"{path} is a folder, not an image; give the files inside it")
+    with warnings.catch_warnings():
+        # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that; both mean "too big".
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise DecompressionBombError(
+                f"{path} is too large to decode safely ({_one_line(e)}); downscale it first"
+            ) from e
+        except UnidentifiedImageError as e:
+            raise NotAnImageError(
+                f"{path} is not an image Pillow can read; give a PNG, JPEG, WebP or TIFF file"
+            ) from e
+        except OSError as e:
+            raise ImageUnreadableError(f"cannot read {path} ({_one_line(e)}); check its permissions") from e
+        if image.format not in READABLE:
+            raise NotAnImageError(f"{path} is a {image.format} image; convert it to PNG, JPEG, WebP or TIFF")
+        try:
+            image.load()
+        except (OSError, SyntaxError, ValueError, EOFError) as e:
+            raise TruncatedImageError(
+                f"{path} is truncated or corrupt ({_one_line(e)}); re-export or re-download it"
+            ) from e
+    return image
+
+
+def _sixteen_bit_colour(image: Image.Image) -> bool:
+    return any(";16" in str(tile.args) for tile in getattr(image, "tile", []) or [])
+
+
+def read_image(path: str | Path) -> ImageData:
+    """Read an image file into an ImageData (rgb (3, H, W) in [0, 1], alpha aside)."""
+    path = Path(path)
+    image = _open(path)
+    notes: list[str] = []
+    if image.mode in ("RGB", "RGBA") and image.format == "PNG" and _sixteen_bit_colour(image):
+        notes.append("16-bit colour is decoded to 8 bits by Pillow; the output is 8-bit")
+    icc = image.info.get("icc_profile")
+    image = ImageOps.exif_transpose(image) or image
+    mode = image.mode
+    if mode == "P" or mode == "PA":
+        image = image.convert("RGBA" if mode == "PA" or "transparency" in image.info else "RGB")
+    elif mode not in GRAY_MODES | {"RGB", "RGBA", "RGBa"}:
+        if mode == "F":
+            raise ImageUnreadableError(f"{path} holds 32-bit float pixels; save it as an 8- or 16-bit image")
+        notes.append(f"converted from {mode} to RGB")
+        image = image.convert("RGB")
+    elif mode == "1":
+        image = image.convert("L")
+    elif mode in ("La", "RGBa"):  # premultiplied alpha
+        image = image.convert(mode.upper())
+
+    gray = image.mode in GRAY_MODES
+    bit_depth = 16 if image.mode in SIXTEEN_BIT_MODES else 8
+    pixels = np.asarray(image)
+    if image.mode == "I":  # 32-bit integer container (some 16-bit files); keep the 16-bit range
+        pixels = np.clip(pixels, 0, 65535)
+    values = torch.from_numpy(pixels.astype(np.float32) / (65535.0 if bit_depth == 16 else 255.0))
+    if values.dim() == 2:
+        values = values[..., None]  # (H, W, 1)
+    has_alpha = image.mode in ("LA", "RGBA")
+    colour, alpha = (values[..., :-1], values[..., -1]) if has_alpha else (values, None)
+    rgb = colour.permute(2, 0, 1).expand(3, -1, -1).contiguous()  # (3, H, W)
+    return ImageData(
+        rgb=rgb,
+        alpha=alpha.contiguous() if alpha is not None else None,
+        bit_depth=bit_depth,
+        mode=mode,
+        gray=gray,
+        source=str(path),
+        icc_profile=icc,
+        notes=tuple(notes),
+    )
+
+
+def read_mask(path: str | Path) -> Tensor:
+    """An inpainting mask (H, W): 1 where a pixel is observed (white), 0 where it is missing (black)."""
+    mask = read_image(path)
+    return (mask.stored_channels().mean(dim=0) > 0.5).float()
+
+
+def _quantise(values: Tensor, bit_depth: int) -> np.ndarray:
+    top = 65535 if bit_depth == 16 else 255
+    dtype = np.uint16 if bit_depth == 16 else np.uint8
+    return np.round(values.clamp(0, 1).numpy() * top).astype(dtype)
+
+
+def check_writable(path: Path, image: ImageData) -> str:
+    """The file format for `path`, if it can hold `image`; else ImageWriteError."""
+    file_format = output_format(Path(path))
+    if image.alpha is not None and file_format in NO_ALPHA:
+        raise ImageWriteError(
+            f"{file_format} cannot store the transparency of {image.source or 'this image'}; "
+            "write a .png, .webp or .tif instead"
+        )
+    return file_format
+
+
+def to_pil(image: ImageData, file_format: str = "PNG") -> Image.Image:
+    """The Pillow image to write for `image` in `file_format`, in the image's own layout."""
+    bit_depth = 8 if file_format in EIGHT_BIT_ONLY else image.bit_depth
+    colour = image.stored_channels().permute(1, 2, 0)  # (H, W, 1 | 3)
+    if image.alpha is not None:
+        colour = torch.cat([colour, image.alpha[..., None]], dim=-1)
+    pixels = _quantise(colour, bit_depth)
+    if pixels.shape[-1] == 1:
+        pixels = pixels[..., 0]  # Pillow: (H, W) uint8 -> "L", uint16 -> "I;16"
+    return Image.fromarray(pixels)
+
+
+def output_format(path: Path) -> str:
+    file_format = FORMATS.get(path.suffix.lower())
+    if file_format is None:
+        raise ImageWriteError(f"cannot write {path}: use a .png, .jpg, .webp or .tif file name")
+    return file_format
+
+
+def write_pil(
+    path: str | Path, picture: Image.Image, overwrite: bool = False, icc_profile: bytes | None = None
+) -> None:
+    """Write a Pillow image atomically; the format follows the file name's suffix."""
+    path = Path(path)
+    file_format = output_format(path)
+    if path.exists() and not overwrite:
+        raise ImageWriteError(f"{path} already exists; pass --force to overwrite it or choose another --output")
+    # WebP is written losslessly: a restored image should not gain new compression artefacts.
+    options: dict = {"JPEG": {"quality": 95}, "WEBP": {"lossless": True}}.get(file_format, {})
+    if icc_profile:
+        options["icc_profile"] = icc_profile
+    try:
+        atomic_write(path, lambda tmp: picture.save(tmp, format=file_format, **options))
+    except OSError as e:
+        raise ImageWriteError(f"cannot write {path} ({_one_line(e)}); choose a writable --output") from e
+
+
+def write_image(path: str | Path, image: ImageData, overwrite: bool = False) -> None:
+    """Write `image` back with its channel layout (gray, RGB, alpha) and bit depth.
+
+    JPEG and WebP hold 8 bits only, so 16-bit images are written to them at 8 bits;
+    JPEG holds no alpha, so an image with alpha cannot be written to a .jpg. JPEG is written
+    at quality 95, WebP losslessly.
+    """
+    path = Path(path)
+    write_pil(path, to_pil(image, check_writable(path, image)), overwrite=overwrite, icc_profile=image.icc_profile)
+
+
+def write_rgb(path: str | Path, rgb: Tensor, overwrite: bool = False) -> None:
+    """Write a (3, H, W) tensor in [0, 1] as an 8-bit RGB file (comparison figures)."""
+    write_pil(path, Image.fromarray(_quantise(rgb.detach().float().cpu().permute(1, 2, 0), 8)), overwrite)

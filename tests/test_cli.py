@@ -1,0 +1,250 @@
+"""`flowrestore` as users meet it: outputs written and never overwritten, and every user error
+a one-line message with exit code 1."""
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from cli_fixtures import bomb_png, checkpoint_dir, one_thread, rgb_array, write_image  # noqa: F401 (fixtures)
+from PIL import Image
+from typer.testing import CliRunner
+
+from flowrestore.cli import app
+from flowrestore.errors import FlowrestoreError
+
+
+@pytest.fixture
+def run(checkpoint_dir):
+    """Invoke the CLI in-process; `model=` picks a tiny checkpoint (default: the task's)."""
+
+    def invoke(*args, model=None, device="cpu"):
+        args = [str(a) for a in args]
+        if model is not None:
+            args += ["--checkpoint", str(checkpoint_dir / f"tiny-{model}.safetensors")]
+        if device is not None:
+            args += ["--device", device]
+        return CliRunner().invoke(app, args)
+
+    return invoke
+
+
+def fails(result, *words):
+    """Exit code 1, no traceback, and the last line of stderr is the one error line."""
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith("error: "), result.stderr
+    assert sum(line.startswith("error: ") for line in lines) == 1
+    for word in words:
+        assert word in lines[-1], lines[-1]
+    return lines[-1]
+
+
+def test_help_is_fast_and_imports_no_torch():
+    code = (
+        "import sys\nfrom flowrestore.cli import app\n"
+        "for args in (['--help'], ['restore', '--help'], ['checkpoints', '--help']):\n"
+        "    try:\n        app(args, prog_name='flowrestore')\n"
+        "    except SystemExit as e:\n        assert e.code == 0\n"
+        "print('torch' in sys.modules)"
+    )
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("False"), "--help imported torch"
+    assert "restore" in done.stdout and "--checkpoint" in done.stdout
+    assert time.perf_counter() - started < 10  # typically 0.3-0.6 s; generous for a busy CI machine
+
+
+def test_the_cli_and_library_agree_on_names():
+    from flowrestore.cli.options import DEVICES, TASKS
+    from flowrestore.devices import CHOICES
+    from flowrestore.operators import TASKS as OPERATOR_TASKS
+
+    assert TASKS == OPERATOR_TASKS and set(DEVICES) == set(CHOICES)
+
+
+@pytest.mark.parametrize(
+    "name, array, mode",
+    [
+        ("face.png", rgb_array(10, 14), "RGB"),
+        ("gray.png", rgb_array(10, 14)[..., 0], "L"),
+        ("deep.png", (rgb_array(10, 14)[..., 0].astype(np.uint16) * 257), "I;16"),
+        ("deep.tif", (rgb_array(10, 14)[..., 0].astype(np.uint16) * 257), "I;16"),
+        ("photo.jpg", rgb_array(10, 14), "RGB"),
+    ],
+)
+def test_restore_writes_next_to_the_input_in_its_layout(tmp_path, run, name, array, mode):
+    source = write_image(tmp_path / name, array)
+    result = run("restore", source, model="denoise")
+    assert result.exit_code == 0, result.output
+    written = Image.open(source.with_name(f"{source.stem}_restored{source.suffix}"))
+    assert written.mode == mode and written.size == (14, 10) and written.format == Image.open(source).format
+    assert "restored 1 image" in result.stderr and "images/s" in result.stderr
+
+
+def test_alpha_is_put_back_unchanged(tmp_path, run):
+    alpha = np.tile(np.arange(0, 240, 20, dtype=np.uint8), (8, 1))
+    source = write_image(tmp_path / "logo.png", np.dstack([rgb_array(8, 12), alpha]))
+    assert run("restore", source, "--box", 3, model="inpaint").exit_code == 0
+    written = Image.open(tmp_path / "logo_restored.png")
+    assert written.mode == "RGBA" and np.array_equal(np.asarray(written)[..., 3], alpha)
+
+
+def test_folders_and_globs_go_to_an_output_folder(tmp_path, run):
+    (tmp_path / "in").mkdir()
+    for i in range(5):
+        write_image(tmp_path / "in" / f"{i}.png", rgb_array(8, 8, i))
+    write_image(tmp_path / "in" / "old_restored.png", rgb_array(8, 8))  # an earlier output: skipped
+    result = run("restore", tmp_path / "in", str(tmp_path / "in" / "[01].png"), "-o", tmp_path / "out", model="deblur")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{i}.png" for i in range(5)]
+    assert "restored 5 images" in result.stderr
+
+
+def test_degrade_prints_scores_and_compare_writes_the_figure(tmp_path, run):
+    for i in range(2):
+        write_image(tmp_path / f"clean{i}.png", rgb_array(8, 8, i))
+    result = run("restore", tmp_path / "clean0.png", tmp_path / "clean1.png", "--degrade", "--compare", model="denoise")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert [line.split()[0] for line in lines] == ["clean0.png", "clean1.png", "mean"]
+    assert all("PSNR" in line and "dB" in line and "SSIM" in line for line in lines)
+    figure = Image.open(tmp_path / "clean0_compare.png")
+    assert figure.size == (3 * 8 + 2 * 2, 8) and figure.mode == "RGB"
+
+
+def test_degrade_is_reproducible(tmp_path, run):
+    write_image(tmp_path / "clean.png", rgb_array(8, 8))
+    first = run("restore", tmp_path / "clean.png", "--degrade", "--seed", 3, model="denoise")
+    again = run("restore", tmp_path / "clean.png", "--degrade", "--seed", 3, "--force", model="denoise")
+    assert first.exit_code == again.exit_code == 0
+    assert first.stdout == again.stdout
+
+
+def test_the_task_comes_from_the_checkpoint_and_auto_device_says_which(tmp_path, run):
+    write_image(tmp_path / "a.png", rgb_array(8, 8))
+    result = run("restore", tmp_path / "a.png", model="deblur", device="auto")
+    assert result.exit_code == 0, result.output
+    assert "device: " in result.stderr and "(auto)" in result.stderr and "deblur" in result.stderr
+
+
+def test_existing_outputs_are_kept_unless_force(tmp_path, run):
+    source = write_image(tmp_path / "a.png", rgb_array(8, 8))
+    target = write_image(tmp_path / "a_restored.png", np.zeros((2, 2), np.uint8))
+    fails(run("restore", source, model="denoise"), "a_restored.png already exists", "--force")
+    assert Image.open(target).size == (2, 2)
+    assert run("restore", source, "--force", model="denoise").exit_code == 0
+    assert Image.open(target).size == (8, 8)
+
+
+def test_an_input_is_never_overwritten_even_with_force(tmp_path, run):
+    source = write_image(tmp_path / "a.png", rgb_array(8, 8))
+    before = source.read_bytes()
+    fails(run("restore", source, "-o", source, "--force", model="denoise"), "would overwrite an input")
+    fails(run("restore", source, "-o", tmp_path, "--force", model="denoise"), "would overwrite an input")
+    assert source.read_bytes() == before
+
+
+def test_alpha_to_jpeg_is_refused_before_any_work(tmp_path, run):
+    source = write_image(tmp_path / "logo.png", np.zeros((8, 8, 4), np.uint8))
+    fails(run("restore", source, "-o", tmp_path / "logo.jpg", model="denoise"), "JPEG cannot store the transparency")
+    assert not (tmp_path / "logo.jpg").exists()
+
+
+def test_the_debug_flag_keeps_the_traceback(tmp_path, run):
+    result = CliRunner().invoke(app, ["--debug", "restore", str(tmp_path / "nope.png"), "--task", "denoise"])
+    assert result.exit_code == 1 and isinstance(result.exception, FlowrestoreError)
+
+
+def _mask(tmp_path, size):
+    return write_image(tmp_path / "mask.png", np.full(size, 255, np.uint8))
+
+
+def _unwritable(tmp_path):
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    return tmp_path / "blocker" / "out"
+
+
+ERRORS = {
+    "sigma out of range": (["--task", "denoise", "--sigma", "2"], None, ["noise sigma must lie in [0, 1]"]),
+    "negative blur": (["--blur-sigma", "-1"], "deblur", ["blur sigma must lie in (0, 20]"]),
+    "unknown task": (["--task", "sharpen"], None, ["unknown task 'sharpen'", "denoise, inpaint, deblur"]),
+    "no task": ([], None, ["give --task"]),
+    "unknown checkpoint": (["--task", "denoise", "--checkpoint", "nope"], None, ["unknown checkpoint 'nope'"]),
+    "missing checkpoint file": (["--checkpoint", "gone.safetensors"], None, ["gone.safetensors not found"]),
+    "unpublished default": (["--task", "deblur"], None, ["'glow-deblur' is not available"]),
+    "checkpoint for another task": (["--task", "denoise"], "inpaint", ["is an inpaint model but the task is denoise"]),
+    "a prior is no restorer": ([], "prior", ["GLOW prior, not a restoration model"]),
+    "mask on denoising": (["--mask", "MASK"], "denoise", ["--mask applies to inpainting only"]),
+    "wrong-size mask": (["--mask", "MASK"], "inpaint", ["the mask is 5x5 but", "a.png is 8x8"]),
+    "box too large": (["--box", "9"], "inpaint", ["9x9 inpainting box does not fit"]),
+    "unwritable output folder": (["-o", "UNWRITABLE"], "denoise", ["cannot create output folder", "is a file"]),
+    "one file for several": (["EXTRA", "-o", "one.png"], "denoise", ["is one file but there are 2 inputs"]),
+    "unknown output format": (["-o", "out.bmp"], "denoise", ["use a .png, .jpg, .webp or .tif"]),
+    "unknown device": (["--device", "tpu"], "denoise", ["unknown device 'tpu'"]),
+}
+
+
+@pytest.mark.parametrize("case", list(ERRORS))
+def test_user_errors_are_one_line_and_exit_1(tmp_path, run, case):
+    extra, model, words = ERRORS[case]
+    source = write_image(tmp_path / "a.png", rgb_array(8, 8))
+    replace = {
+        "MASK": lambda: _mask(tmp_path, (5, 5)),
+        "UNWRITABLE": lambda: _unwritable(tmp_path),
+        "EXTRA": lambda: write_image(tmp_path / "b.png", rgb_array(8, 8)),
+    }
+    extra = [replace[a]() if a in replace else a for a in extra]
+    device = None if "--device" in extra else "cpu"
+    fails(run("restore", source, *extra, model=model, device=device), *words)
+    assert not (tmp_path / "a_restored.png").exists()
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda d: d / "missing.png", ["missing.png: no such file"]),
+        (lambda d: d / "*.jpeg", ["no files match"]),
+        (lambda d: (d / "notes.png").write_text("hello") and d / "notes.png", ["notes.png is not an image"]),
+        (lambda d: write_image(d / "float.tif", np.zeros((8, 8), np.float32)), ["float.tif holds 32-bit float pixels"]),
+        (lambda d: bomb_png(d / "bomb.png"), ["bomb.png is too large to decode safely"]),
+    ],
+)
+def test_bad_inputs_are_one_line_and_exit_1(tmp_path, run, make, words):
+    fails(run("restore", make(tmp_path), model="denoise"), *words)
+
+
+def test_a_truncated_input_is_one_line_and_nothing_is_written(tmp_path, run):
+    good = write_image(tmp_path / "good.png", rgb_array(32, 32))
+    data = good.read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    fails(run("restore", good, tmp_path / "cut.png", model="denoise"), "cut.png is truncated or corrupt")
+    assert not (tmp_path / "good_restored.png").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_one_line_and_exit_1(tmp_path, run):
+    source = write_image(tmp_path / "a.png", rgb_array(8, 8))
+    fails(run("restore", source, model="denoise", device="cuda"), "CUDA is not available", "--device cpu")
+
+
+def test_checkpoints_list_and_show(run):
+    listed = run("checkpoints", "list", device=None)
+    assert listed.exit_code == 0, listed.output
+    for name in ("celeba-prior", "glow-denoise", "glow-inpaint", "glow-deblur"):
+        assert name in listed.stdout
+    shown = run("checkpoints", "show", "glow-inpaint", device=None)
+    assert shown.exit_code == 0, shown.output
+    fields = json.loads(shown.stdout)
+    assert fields["task"]["box"] == 19 and fields["weights"] == "missing" and fields["hub"] is None
+    fails(run("checkpoints", "show", "nope", device=None), "unknown checkpoint 'nope'")
+
+
+def test_a_broken_registry_is_one_line_and_exit_1(tmp_path, run):
+    (tmp_path / "r.toml").write_text("[[checkpoint]\n")
+    fails(CliRunner().invoke(app, ["--registry", str(tmp_path / "r.toml"), "checkpoints", "list"]), "not valid TOML")
