@@ -113,12 +113,16 @@ def _profiled_peak(step) -> int:
         path = os.path.join(tmp, "trace.json")
         prof.export_chrome_trace(path)
         events = json.loads(Path(path).read_text())["traceEvents"]
-    totals = [
-        e["args"]["Total Allocated"]
-        for e in events
-        if e.get("name") == "[memory]" and e["args"].get("Device Type") == 0
-    ]
-    return max(totals, default=0)
+    memory = sorted(
+        (e for e in events if e.get("name") == "[memory]" and e["args"].get("Device Type") == 0),
+        key=lambda e: e["ts"],
+    )
+    if not memory:
+        return 0
+    # The allocator's running total outlives a profiling session: count from its first value.
+    first = memory[0]["args"]
+    start = first["Total Allocated"] - first["Bytes"]
+    return max(e["args"]["Total Allocated"] for e in memory) - start
 
 
 def measure_one(args) -> dict:
