@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from flowrestore.flow.glow import Glow, GlowConfig
 from flowrestore.operators.base import LinearOperator
@@ -115,6 +116,16 @@ class UnrolledSolver(nn.Module):
     def data_step(self, x: Tensor, y: Tensor, operator: LinearOperator, fold: int) -> Tensor:
         return x - self.step_size[fold] * operator.A_adjoint(operator.A(x) - y)
 
+    def _data_step_for_training(self, x: Tensor, y: Tensor, operator: LinearOperator, fold: int) -> Tensor:
+        if not (self.memory_saving and torch.is_grad_enabled()):
+            return self.data_step(x, y, operator, fold)
+        # Autograd would keep each fold's residual A^T(Ax - y), an image, for d/d(mu).
+        # Recompute it in the backward pass from x instead: x is the previous fold's output,
+        # which that fold's invertible chain keeps anyway, so a fold costs one stored image.
+        return checkpoint(
+            self.data_step, x, y, operator, fold, use_reentrant=False, preserve_rng_state=False
+        )
+
     def prox_step(self, x_tilde: Tensor, fold: int) -> Tensor:
         if self.config.prox != "glow":
             return self.prox(fold)(x_tilde)
@@ -126,6 +137,6 @@ class UnrolledSolver(nn.Module):
         x = self.initial_guess(y, operator)
         estimates = [x]
         for fold in range(self.config.folds):
-            x = self.prox_step(self.data_step(x, y, operator, fold), fold)
+            x = self.prox_step(self._data_step_for_training(x, y, operator, fold), fold)
             estimates.append(x)
         return estimates if return_all else x
