@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 import typer
 
 from flowrestore import __version__
-from flowrestore.cli import checkpoints, restore
+from flowrestore.cli import checkpoints, finetune, pretrain, restore
 from flowrestore.cli.errors import ErrorBoundary
 
 
@@ -65,4 +65,6 @@ def main(
 
 
 app.command("restore")(restore.command)
+app.command("pretrain")(pretrain.pretrain)
+app.command("finetune")(finetune.finetune)
 app.add_typer(checkpoints.app, name="checkpoints")

@@ -15,10 +15,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
+from flowrestore.errors import FlowrestoreError
 from flowrestore.training.state import load_state, save_state
 
 
-class TrainingError(RuntimeError):
+class TrainingError(FlowrestoreError):
     """Training cannot go on (diverged, nothing to resume, ...); the message says what to do."""
 
 
