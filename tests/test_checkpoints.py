@@ -71,10 +71,21 @@ def test_an_entry_without_sha256_cannot_be_used(tmp_path, checkpoint_dir):
         resolve("d", registry=registry)
 
 
-def test_the_unpublished_defaults_say_so():
-    missing = "'glow-denoise' is not available: .*glow-denoise.safetensors is missing"
-    with pytest.raises(CheckpointUnavailableError, match=missing):
-        resolve("glow-denoise", task="denoise")
+def test_the_bundled_defaults_resolve_and_match_their_hashes():
+    for task in ("denoise", "inpaint", "deblur"):
+        path = resolve(f"glow-{task}", task=task)
+        assert path.name == f"glow-{task}.safetensors" and path.exists()
+    assert resolve("celeba-prior").exists()
+
+
+def test_a_missing_bundled_file_says_so(tmp_path):
+    registry = write_registry(
+        tmp_path / "r.toml",
+        [{"name": "gone", "kind": "solver", "task": {"task": "denoise"}, "file": str(tmp_path / "gone.safetensors"),
+          "sha256": "0" * 64}],
+    )
+    with pytest.raises(CheckpointUnavailableError, match="'gone' is not available: .*gone.safetensors is missing"):
+        resolve("gone", task="denoise", registry=registry)
 
 
 def test_an_entry_for_another_task_is_refused_before_any_download(tmp_path):
