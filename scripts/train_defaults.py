@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from flowrestore.flow import Glow, bits_per_dim
+from flowrestore.flow import bits_per_dim
 from flowrestore.operators import TaskSpec, measure_each
 from flowrestore.serialization import load_model, save_model
 from flowrestore.training import FinetuneConfig, LoopConfig, LoopResult, PretrainConfig, TrainingError, finetune, pretrain

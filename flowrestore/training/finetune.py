@@ -13,9 +13,9 @@ from flowrestore.operators.task import TaskSpec
 from flowrestore.serialization import CheckpointError, load_model
 from flowrestore.solver.prox import ResNetConfig, UNetConfig
 from flowrestore.solver.unrolled import SolverConfig, UnrolledSolver
-from flowrestore.training.distributed import Context, setup, teardown
-from flowrestore.training.loop import Callback, LoopConfig, LoopResult, run
-from flowrestore.training.objective import ImageObjective, autocast
+from flowrestore.training.distributed import Context
+from flowrestore.training.loop import Callback, LoopConfig, LoopResult
+from flowrestore.training.objective import ImageObjective, autocast, train
 
 # Where the data step starts: mu = 1 makes x_tilde = y for denoising, which would cut
 # every fold but the last off from the output; 0.5 averages estimate and measurement.
@@ -152,13 +152,4 @@ class FinetuneObjective(ImageObjective):
 
 def finetune(config: FinetuneConfig, resume: bool = False, callback: Callback | None = None) -> LoopResult:
     """Fine-tune an unrolled solver for one task; the best checkpoint ends up at result.best_path."""
-    ctx = setup(config.device)
-    try:
-        torch.manual_seed(config.loop.seed)
-        if callback:
-            callback({"event": "device", "device": str(ctx.device), "world_size": ctx.world_size})
-        objective = FinetuneObjective(config, ctx)
-        objective.wrap_distributed()
-        return run(objective, config.loop, config.out_dir, resume=resume, callback=callback, is_main=ctx.is_main)
-    finally:
-        teardown(ctx)
+    return train(FinetuneObjective, config, resume=resume, callback=callback)

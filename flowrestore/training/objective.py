@@ -12,7 +12,8 @@ from torch import nn
 import flowrestore
 from flowrestore.serialization import save_model
 from flowrestore.training import data
-from flowrestore.training.distributed import Context
+from flowrestore.training.distributed import Context, setup, teardown
+from flowrestore.training.loop import Callback, LoopResult, run
 
 
 def autocast(device: torch.device, bf16: bool):
@@ -62,6 +63,9 @@ class ImageObjective:
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         return self.ctx.shard(x)
 
+    def initialize(self) -> None:
+        """Data-dependent initialisation before training starts (none by default)."""
+
     def wrap_distributed(self) -> None:
         self.net = self.model
         if self.ctx.distributed:
@@ -107,3 +111,19 @@ class ImageObjective:
                 **self.extra_metadata(),
             },
         )
+
+
+def train(objective_class, config, resume: bool = False, callback: Callback | None = None) -> LoopResult:
+    """Set up the process (group), build the objective, initialise it unless resuming, run the loop."""
+    ctx = setup(config.device)
+    try:
+        torch.manual_seed(config.loop.seed)
+        if callback:
+            callback({"event": "device", "device": str(ctx.device), "world_size": ctx.world_size})
+        objective = objective_class(config, ctx)
+        if not resume:
+            objective.initialize()
+        objective.wrap_distributed()
+        return run(objective, config.loop, config.out_dir, resume=resume, callback=callback, is_main=ctx.is_main)
+    finally:
+        teardown(ctx)

@@ -9,9 +9,9 @@ import torch
 
 from flowrestore.flow.glow import Glow, GlowConfig, bits_per_dim, preset
 from flowrestore.flow.layers import standard_normal_log_prob
-from flowrestore.training.distributed import Context, setup, teardown
-from flowrestore.training.loop import Callback, LoopConfig, LoopResult, run
-from flowrestore.training.objective import ImageObjective, autocast
+from flowrestore.training.distributed import Context
+from flowrestore.training.loop import Callback, LoopConfig, LoopResult
+from flowrestore.training.objective import ImageObjective, autocast, train
 
 
 @dataclass(frozen=True)
@@ -95,15 +95,4 @@ class PretrainObjective(ImageObjective):
 
 def pretrain(config: PretrainConfig, resume: bool = False, callback: Callback | None = None) -> LoopResult:
     """Train a GLOW prior; the best checkpoint ends up at result.best_path."""
-    ctx = setup(config.device)
-    try:
-        torch.manual_seed(config.loop.seed)
-        if callback:
-            callback({"event": "device", "device": str(ctx.device), "world_size": ctx.world_size})
-        objective = PretrainObjective(config, ctx)
-        if not resume:
-            objective.initialize()
-        objective.wrap_distributed()
-        return run(objective, config.loop, config.out_dir, resume=resume, callback=callback, is_main=ctx.is_main)
-    finally:
-        teardown(ctx)
+    return train(PretrainObjective, config, resume=resume, callback=callback)
