@@ -1,0 +1,91 @@
+"""Evaluation images: the bundled test sets or any image folder, with a fixed seed per image.
+
+A measurement's noise is seeded from the image's name (its path relative to the folder), not
+from its position, so an image gets the same noise whatever `limit` or batch size is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+DATA_ROOT = Path(__file__).resolve().parent.parent / "data"
+BUNDLED = {"celeba": "CelebA-HQ 64x64 test set (489 images)", "anime": "Anime faces 64x64 (99 images)"}
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """N images (N, C, H, W) in [0, 1], their names and their measurement seeds."""
+
+    name: str
+    folder: Path
+    names: tuple[str, ...]
+    images: Tensor
+
+    @property
+    def seeds(self) -> list[int]:
+        return [image_seed(n) for n in self.names]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def image_seed(name: str) -> int:
+    """A fixed 31-bit seed from an image's name (sha256), the same on every machine."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little") & 0x7FFFFFFF
+
+
+def dataset_folder(dataset: str) -> tuple[str, Path]:
+    """(name, folder) for a bundled set ('celeba', 'anime') or a folder path."""
+    if dataset in BUNDLED:
+        return dataset, DATA_ROOT / dataset
+    folder = Path(dataset).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"dataset {dataset!r} is neither {' nor '.join(BUNDLED)} nor an image folder")
+    return folder.name, folder
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Every image under `folder`, recursively, in a fixed (sorted) order."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+
+
+def _load(path: Path, size: int | None) -> np.ndarray:
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        if size is not None:
+            side = min(im.size)
+            left, top = (im.width - side) // 2, (im.height - side) // 2
+            im = im.crop((left, top, left + side, top + side))
+            if side != size:
+                im = im.resize((size, size), Image.Resampling.LANCZOS)
+        return np.asarray(im, dtype=np.float32) / 255.0
+
+
+def load_images(dataset: str, limit: int | None = None, size: int | None = None) -> ImageSet:
+    """The first `limit` images of a dataset as one tensor.
+
+    `size` centre-crops every image to a square and resizes it to size x size; without it all
+    images must already share one size.
+    """
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit must be at least 1, got {limit}")
+    name, folder = dataset_folder(dataset)
+    files = image_files(folder)
+    if not files:
+        raise ValueError(f"no images ({', '.join(sorted(EXTENSIONS))}) found under {folder}")
+    files = files[:limit]
+    arrays = [_load(p, size) for p in files]
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise ValueError(f"images under {folder} have different sizes {sorted(shapes)[:3]}; pass a size to resize them")
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    names = tuple(p.relative_to(folder).as_posix() for p in files)
+    return ImageSet(name=name, folder=folder, names=names, images=images)

@@ -1,0 +1,109 @@
+"""The experiment grid, named after the paper's tables: settings x methods.
+
+A setting is the measurement at test time (`spec`) and the Table I setting the learned models
+were trained at (`trained`); they differ only in Table III and the denoising sweep, which test
+the Table I models on measurements they were not trained for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from flowrestore.benchmark.methods import check_method
+from flowrestore.operators import TaskSpec
+
+CLASSICAL_ROWS = ("tv", "nlm", "bm3d", "wiener", "richardson-lucy", "biharmonic")
+LEARNED_ROWS = ("resnet", "resnet-pretrained", "unet", "unet-pretrained", "glow")
+
+
+@dataclass(frozen=True)
+class Setting:
+    spec: TaskSpec  # the measurement the methods see
+    trained: TaskSpec  # the setting the learned models were trained at
+
+    @property
+    def task(self) -> str:
+        return self.spec.task
+
+    def label(self) -> str:
+        return self.spec.label()
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    title: str
+    dataset: str  # the bundled set it runs on unless told otherwise
+    settings: tuple[Setting, ...]
+    methods: tuple[str, ...]
+
+
+def _table1(task: str) -> Setting:
+    return Setting(TaskSpec.default(task), TaskSpec.default(task))
+
+
+def _shifted(spec: TaskSpec) -> Setting:
+    return Setting(spec, TaskSpec.default(spec.task))
+
+
+TABLE1_SETTINGS = tuple(_table1(t) for t in ("denoise", "inpaint", "deblur"))
+EVERY_ROW = ("measurement", "adjoint", *CLASSICAL_ROWS, "glow-map", *LEARNED_ROWS)
+
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e
+    for e in [
+        Experiment("table1", "Table I: in-distribution (CelebA-HQ test)", "celeba", TABLE1_SETTINGS, EVERY_ROW),
+        Experiment(
+            "table2", "Table II: plug-and-play vs proposed", "celeba", TABLE1_SETTINGS, ("measurement", "pnp", "glow")
+        ),
+        Experiment(
+            "table3",
+            "Table III: out-of-distribution measurements (models trained at Table I settings)",
+            "celeba",
+            (
+                _shifted(TaskSpec("denoise", noise_sigma=0.25)),
+                _shifted(TaskSpec("inpaint", box=16)),
+                _shifted(TaskSpec("deblur", blur_sigma=8.0)),
+            ),
+            ("measurement", "adjoint", *CLASSICAL_ROWS, "glow-map", "resnet", "unet", "glow"),
+        ),
+        Experiment(
+            "table4",
+            "Table IV: out-of-distribution images (anime faces, models trained on CelebA-HQ)",
+            "anime",
+            TABLE1_SETTINGS,
+            ("measurement", "adjoint", *CLASSICAL_ROWS, "glow-map", "resnet", "unet", "glow"),
+        ),
+        Experiment(
+            "denoise-sweep",
+            "Denoising at sigma 0.10-0.25 with the sigma = 0.2 models (conference version)",
+            "celeba",
+            tuple(_shifted(TaskSpec("denoise", noise_sigma=s)) for s in (0.10, 0.15, 0.20, 0.25)),
+            ("measurement", "tv", "nlm", "bm3d", "glow-map", "resnet", "unet", "glow"),
+        ),
+    ]
+}
+
+
+def experiment_for(name: str | None, dataset: str) -> Experiment:
+    """The named experiment; without a name, Table IV's for the anime set and Table I's otherwise."""
+    if name is None:
+        name = "table4" if dataset == "anime" else "table1"
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
+    return EXPERIMENTS[name]
+
+
+def narrow(experiment: Experiment, tasks: list[str] | None = None, methods: list[str] | None = None) -> Experiment:
+    """Keep only the given tasks and methods; named methods need not be among the defaults."""
+    settings = experiment.settings
+    if tasks:
+        for t in tasks:
+            TaskSpec(t)  # raises on an unknown task
+        settings = tuple(s for s in settings if s.task in tasks)
+        if not settings:
+            raise ValueError(f"experiment {experiment.name} has no {' or '.join(tasks)} setting")
+    rows = experiment.methods
+    if methods:
+        rows = tuple(dict.fromkeys(check_method(m).name for m in methods))
+    return replace(experiment, settings=settings, methods=rows)

@@ -1,0 +1,147 @@
+"""The method registry: a name -> how to build a restorer `x_hat = restorer(y, operator)`.
+
+Learned rows load task checkpoints named `<prefix>-<task>` (glow-denoise, unet-inpaint, ...);
+the MAP row loads the pre-trained prior `celeba-prior`. A method that cannot run here (its
+checkpoint is not available, its optional library is missing, it does not apply to the task)
+raises `Unavailable` with a one-line reason, which the harness records as a note.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from flowrestore.benchmark.classical import CLASSICAL
+from flowrestore.benchmark.map import LatentMAP, MapConfig
+from flowrestore.operators import LinearOperator, TaskSpec
+from flowrestore.serialization import load_model
+
+Restorer = Callable[[Tensor, LinearOperator], Tensor]
+PRIOR_CHECKPOINT = "celeba-prior"
+TASKS = ("denoise", "inpaint", "deblur")
+
+
+class Unavailable(Exception):
+    """This method cannot run in this benchmark; the message says why."""
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    label: str  # as the paper's tables name it
+    kind: str  # "trivial" | "classical" | "map" | "learned"
+    tasks: tuple[str, ...]
+    checkpoint: str | None = None  # registry name; "{task}" is replaced by the task
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in [
+        Method("measurement", "measurement y", "trivial", TASKS),
+        # For denoising and inpainting A^T y = y, which the measurement row already shows.
+        Method("adjoint", "adjoint A^T y", "trivial", ("deblur",)),
+        Method("tv", "TV (Chambolle)", "classical", ("denoise",)),
+        Method("nlm", "non-local means", "classical", ("denoise",)),
+        Method("bm3d", "BM3D", "classical", ("denoise",)),
+        Method("wiener", "Wiener-Hunt", "classical", ("deblur",)),
+        Method("richardson-lucy", "Richardson-Lucy", "classical", ("deblur",)),
+        Method("biharmonic", "biharmonic", "classical", ("inpaint",)),
+        Method("glow-map", "GLOW MAP (Asim et al.)", "map", TASKS, PRIOR_CHECKPOINT),
+        Method("resnet", "ResNet prox", "learned", TASKS, "resnet-{task}"),
+        Method("resnet-pretrained", "ResNet prox, pre-trained as denoiser", "learned",
+               ("inpaint", "deblur"), "resnet-pretrained-{task}"),
+        Method("unet", "U-Net prox", "learned", TASKS, "unet-{task}"),
+        Method("unet-pretrained", "U-Net prox, pre-trained as denoiser", "learned",
+               ("inpaint", "deblur"), "unet-pretrained-{task}"),
+        Method("pnp", "GLOW prox, plug-and-play", "learned", TASKS, "pnp-{task}"),
+        Method("glow", "GLOW prox (proposed)", "learned", TASKS, "glow-{task}"),
+    ]
+}
+
+
+def checkpoint_name(method: str, task: str) -> str | None:
+    """The registry name a method loads for a task (None for methods without weights)."""
+    template = METHODS[method].checkpoint
+    return None if template is None else template.format(task=task)
+
+
+def check_method(name: str) -> Method:
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+def measurement(y: Tensor, operator: LinearOperator) -> Tensor:
+    return y
+
+
+def adjoint(y: Tensor, operator: LinearOperator) -> Tensor:
+    return operator.A_adjoint(y)
+
+
+def _no_grad(model: nn.Module) -> Restorer:
+    def restore(y: Tensor, operator: LinearOperator) -> Tensor:
+        with torch.no_grad():
+            return model(y, operator)
+
+    return restore
+
+
+def _load(name: str, checkpoints: Mapping[str, Path], kind: str, device: str, cache: dict):
+    if name not in checkpoints:
+        raise Unavailable(f"checkpoint {name} is not available")
+    if name not in cache:
+        cache[name] = load_model(checkpoints[name], device=device)
+    ckpt = cache[name]
+    if ckpt.kind != kind:
+        raise ValueError(f"checkpoint {name} ({checkpoints[name]}) holds a {ckpt.kind} model, expected a {kind}")
+    ckpt.model.eval()
+    return ckpt
+
+
+def build(
+    name: str,
+    setting: TaskSpec,
+    trained: TaskSpec,
+    checkpoints: Mapping[str, Path],
+    device: str = "cpu",
+    map_config: MapConfig = MapConfig(),
+    cache: dict | None = None,
+) -> tuple[Restorer, dict]:
+    """A restorer for `setting` and what it was built from (parameters, checkpoint task).
+
+    `trained` is the setting the learned models were trained at (Table I); a checkpoint whose
+    metadata names another task is an error, one trained at other parameters only a note.
+    `cache` keeps loaded checkpoints by name across calls.
+    """
+    cache = {} if cache is None else cache
+    method = check_method(name)
+    if setting.task not in method.tasks:
+        raise Unavailable(f"{name} does not apply to {setting.task}")
+    if method.kind == "trivial":
+        return (measurement if name == "measurement" else adjoint), {}
+    if method.kind == "classical":
+        classical = CLASSICAL[name]
+        if importlib.util.find_spec(classical.requires) is None:
+            raise Unavailable(f"{name} needs the optional package {classical.requires!r} (pip install {classical.requires})")
+        return classical.build(setting.noise_sigma), dict(classical.parameters)
+    ckpt_name = checkpoint_name(name, setting.task)
+    if method.kind == "map":
+        prior = _load(ckpt_name, checkpoints, "glow", device, cache).model
+        prior.requires_grad_(False)
+        return LatentMAP(prior, map_config, setting.noise_sigma), {"map": map_config.to_dict()}
+    ckpt = _load(ckpt_name, checkpoints, "solver", device, cache)
+    info = {"checkpoint_task": ckpt.metadata.get("task")}
+    task = ckpt.metadata.get("task")
+    if task:
+        spec = TaskSpec(**{k: task[k] for k in ("task", "noise_sigma", "box", "blur_sigma") if k in task})
+        if spec.task != setting.task:
+            raise ValueError(f"checkpoint {ckpt_name} was trained for {spec.task}, not {setting.task}")
+        if spec != trained:
+            info["note"] = f"{ckpt_name} was trained at {spec.label()}, not {trained.label()}"
+    return _no_grad(ckpt.model), info

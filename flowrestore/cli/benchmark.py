@@ -1,0 +1,100 @@
+"""`flowrestore benchmark`: run one of the paper's experiments and print (and write) the results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from flowrestore.benchmark import BenchmarkConfig, MapConfig, plan, required_checkpoints, run_benchmark
+from flowrestore.benchmark.report import plus_minus, summarize, write_report
+
+
+def _checkpoints(names: list[str], checkpoint_dir: Path | None) -> tuple[dict[str, Path], dict[str, str]]:
+    """Find each registry name: in `checkpoint_dir` only when given, else through the registry."""
+    found: dict[str, Path] = {}
+    missing: dict[str, str] = {}
+    if checkpoint_dir is not None:
+        for name in names:
+            path = checkpoint_dir / f"{name}.safetensors"
+            if path.is_file():
+                found[name] = path
+            else:
+                missing[name] = f"no {path.name} in {checkpoint_dir}"
+        return found, missing
+    from flowrestore.checkpoints import resolve
+
+    for name in names:
+        try:
+            found[name] = Path(resolve(name))
+        # Any failure (not registered, offline, not yet published) means: skip the rows that need it.
+        except Exception as e:  # noqa: BLE001
+            missing[name] = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return found, missing
+
+
+def _out_dir(out: Path | None, force: bool) -> None:
+    if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        raise ValueError(f"{out} exists and is not empty; choose another --out or pass --force to overwrite")
+
+
+def _table(cells) -> Table:
+    table = Table(title="benchmark")
+    for column in ("setting", "method", "PSNR (dB)", "published", "SSIM", "s / image", "n"):
+        table.add_column(column, justify="left" if column in ("setting", "method") else "right")
+    for c in cells:
+        table.add_row(
+            c.setting, c.label, plus_minus(c.psnr, c.psnr_ci, 2),
+            "–" if c.published_psnr is None else f"{c.published_psnr:.3f}",
+            plus_minus(c.ssim, c.ssim_ci, 4), f"{c.seconds_per_image:.4f}", str(c.n),
+        )
+    return table
+
+
+def benchmark(
+    dataset: Annotated[str, typer.Option(help="celeba, anime (bundled test sets) or an image folder")] = "celeba",
+    experiment: Annotated[
+        Optional[str], typer.Option(help="table1|table2|table3|table4|denoise-sweep [default: table4 for anime, else table1]")
+    ] = None,
+    task: Annotated[Optional[list[str]], typer.Option(help="only this task (repeatable)")] = None,
+    method: Annotated[Optional[list[str]], typer.Option(help="only this method (repeatable)")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="use the first N images")] = None,
+    size: Annotated[Optional[int], typer.Option(help="centre-crop and resize images to SIZE x SIZE")] = None,
+    device: Annotated[str, typer.Option(help="torch device, e.g. cpu or cuda")] = "cpu",
+    batch_size: Annotated[int, typer.Option(help="images per batch")] = 16,
+    out: Annotated[Optional[Path], typer.Option(help="write results.md, results.csv, summary.json, figures here")] = None,
+    force: Annotated[bool, typer.Option(help="overwrite a non-empty --out folder")] = False,
+    checkpoint_dir: Annotated[
+        Optional[Path], typer.Option(help="take <name>.safetensors from this folder instead of the registry")
+    ] = None,
+    map_steps: Annotated[int, typer.Option(help="optimiser steps of GLOW MAP")] = MapConfig.steps,
+    map_gamma: Annotated[Optional[float], typer.Option(help="GLOW MAP latent penalty [default: max(sigma^2, 1e-3)]")] = None,
+) -> None:
+    """Benchmark restorers on one of the paper's experiments: PSNR, SSIM and time per image."""
+    _out_dir(out, force)
+    config = BenchmarkConfig(
+        experiment=experiment, dataset=dataset, tasks=tuple(task or ()), methods=tuple(method or ()), limit=limit,
+        size=size, device=device, batch_size=batch_size, map=MapConfig(steps=map_steps, gamma=map_gamma),
+    )
+    console = Console()
+    found, missing = _checkpoints(required_checkpoints(plan(config)), checkpoint_dir)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(p) -> None:
+            if p.setting not in tasks:
+                tasks[p.setting] = bar.add_task(p.setting, total=p.total)
+            bar.update(tasks[p.setting], completed=p.done)
+
+        result = run_benchmark(config, found, missing, progress)
+    console.print(_table(summarize(result)))
+    for note in result.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    if out is not None:
+        for path in write_report(result, out):
+            console.print(f"wrote {path}")

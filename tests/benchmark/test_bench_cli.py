@@ -1,0 +1,69 @@
+"""`flowrestore benchmark` as a user meets it: options, exit codes, files, skipped rows."""
+
+import sys
+import types
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from flowrestore.cli.benchmark import benchmark
+
+
+@pytest.fixture
+def app():
+    """A throwaway app; the project's own registers the same function with app.command()."""
+    app = typer.Typer()
+    app.command()(benchmark)
+
+    @app.callback()
+    def main() -> None:
+        pass
+
+    return app
+
+
+@pytest.fixture
+def registry(monkeypatch, checkpoint_dir):
+    """A stand-in for flowrestore.checkpoints whose resolve knows only the GLOW task models."""
+    module = types.ModuleType("flowrestore.checkpoints")
+
+    def resolve(spec, task=None):
+        if not spec.startswith("glow-"):
+            raise LookupError(f"{spec} is not in the registry")
+        return checkpoint_dir / f"{spec}.safetensors"
+
+    module.resolve = resolve
+    monkeypatch.setitem(sys.modules, "flowrestore.checkpoints", module)
+
+
+def test_writes_every_file_with_a_checkpoint_folder(app, image_folder, checkpoint_dir, tmp_path):
+    out = tmp_path / "run"
+    args = ["benchmark", "--dataset", str(image_folder), "--limit", "2", "--task", "inpaint", "--method", "glow",
+            "--method", "biharmonic", "--checkpoint-dir", str(checkpoint_dir), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "GLOW prox" in result.output and "biharmonic" in result.output
+    assert {p.name for p in out.iterdir()} == {"results.md", "results.csv", "summary.json", "figure-inpaint-19x19.png"}
+    assert len((out / "results.csv").read_text().splitlines()) == 1 + 2 * 2
+
+
+def test_refuses_a_non_empty_out_folder_without_force(app, image_folder, tmp_path):
+    (tmp_path / "old.txt").write_text("keep me")
+    args = ["benchmark", "--dataset", str(image_folder), "--limit", "1", "--method", "measurement",
+            "--checkpoint-dir", str(tmp_path), "--out", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0
+    assert isinstance(result.exception, ValueError) and "--force" in str(result.exception)
+    forced = CliRunner().invoke(app, [*args, "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert (tmp_path / "old.txt").read_text() == "keep me"
+
+
+def test_registry_misses_become_notes(app, image_folder, registry):
+    args = ["benchmark", "--dataset", str(image_folder), "--limit", "2", "--task", "denoise",
+            "--method", "glow", "--method", "unet"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "GLOW prox (proposed)" in result.output
+    assert "skipped unet" in result.output and "unet-denoise is not in the registry" in result.output
