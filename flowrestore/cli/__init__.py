@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 import typer
 
 from flowrestore import __version__
-from flowrestore.cli import checkpoints, finetune, pretrain, restore
+from flowrestore.cli import benchmark, checkpoints, finetune, pretrain, restore
 from flowrestore.cli.errors import ErrorBoundary
 
 
@@ -67,4 +67,5 @@ def main(
 app.command("restore")(restore.command)
 app.command("pretrain")(pretrain.pretrain)
 app.command("finetune")(finetune.finetune)
+app.command("benchmark")(benchmark.benchmark)
 app.add_typer(checkpoints.app, name="checkpoints")
