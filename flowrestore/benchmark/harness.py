@@ -7,6 +7,7 @@ time divided by its size; learned models get one untimed warm-up call first.
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -193,6 +194,8 @@ def run_benchmark(
     `checkpoints` maps registry names (see `required_checkpoints`) to files; a method whose
     checkpoint is absent is skipped with a note, giving the reason from `unavailable` if any.
     """
+    if importlib.util.find_spec("skimage") is None:
+        raise ValueError("the benchmark needs scikit-image (SSIM, classical rows): pip install 'flowrestore[baselines]'")
     config = replace(config, device=check_device(config.device))
     experiment = plan(config)
     images = datasets.load_images(config.dataset, config.limit, config.size)

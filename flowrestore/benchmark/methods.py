@@ -24,6 +24,7 @@ from flowrestore.serialization import load_model
 Restorer = Callable[[Tensor, LinearOperator], Tensor]
 PRIOR_CHECKPOINT = "celeba-prior"
 TASKS = ("denoise", "inpaint", "deblur")
+PIP_NAMES = {"skimage": "scikit-image"}  # module -> distribution, where they differ
 
 
 class Unavailable(Exception):
@@ -128,13 +129,15 @@ def build(
     if method.kind == "classical":
         classical = CLASSICAL[name]
         if importlib.util.find_spec(classical.requires) is None:
-            raise Unavailable(f"{name} needs the optional package {classical.requires!r} (pip install {classical.requires})")
+            package = PIP_NAMES.get(classical.requires, classical.requires)
+            raise Unavailable(f"{name} needs the optional package {package} (pip install {package})")
         return classical.build(setting.noise_sigma), dict(classical.parameters)
     ckpt_name = checkpoint_name(name, setting.task)
     if method.kind == "map":
         prior = _load(ckpt_name, checkpoints, "glow", device, cache).model
         prior.requires_grad_(False)
-        return LatentMAP(prior, map_config, setting.noise_sigma), {"map": map_config.to_dict()}
+        restorer = LatentMAP(prior, map_config, setting.noise_sigma)
+        return restorer, {"map": map_config.to_dict(), "gamma": restorer.gamma}
     ckpt = _load(ckpt_name, checkpoints, "solver", device, cache)
     info = {"checkpoint_task": ckpt.metadata.get("task")}
     task = ckpt.metadata.get("task")

@@ -24,7 +24,7 @@ def _checkpoints(names: list[str], checkpoint_dir: Path | None) -> tuple[dict[st
             if path.is_file():
                 found[name] = path
             else:
-                missing[name] = f"no {path.name} in {checkpoint_dir}"
+                missing[name] = f"not found in {checkpoint_dir}"
         return found, missing
     from flowrestore.checkpoints import resolve
 

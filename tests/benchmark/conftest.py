@@ -74,3 +74,12 @@ def checkpoints(checkpoint_dir) -> dict[str, Path]:
 def smooth():
     """The smooth test image generator, smooth(seed) -> (H, W, 3) array."""
     return smooth_image
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models gain nothing from threads, and on a shared machine spinning threads stall."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
