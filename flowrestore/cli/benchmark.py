@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from flowrestore.benchmark import BenchmarkConfig, MapConfig, plan, required_checkpoints, run_benchmark
-from flowrestore.benchmark.report import plus_minus, summarize, write_report
+# flowrestore.benchmark imports torch: it is imported inside the functions so `--help` stays fast.
+MAP_STEPS = 20  # flowrestore.benchmark.map.MapConfig.steps (a test keeps them equal)
 
 
 def _checkpoints(names: list[str], checkpoint_dir: Path | None) -> tuple[dict[str, Path], dict[str, str]]:
@@ -43,6 +43,8 @@ def _out_dir(out: Path | None, force: bool) -> None:
 
 
 def _table(cells) -> Table:
+    from flowrestore.benchmark.report import plus_minus
+
     table = Table(title="benchmark")
     for column in ("setting", "method", "PSNR (dB)", "published", "SSIM", "s / image", "n"):
         table.add_column(column, justify="left" if column in ("setting", "method") else "right")
@@ -71,11 +73,14 @@ def benchmark(
     checkpoint_dir: Annotated[
         Optional[Path], typer.Option(help="take <name>.safetensors from this folder instead of the registry")
     ] = None,
-    map_steps: Annotated[int, typer.Option(help="optimiser steps of GLOW MAP")] = MapConfig.steps,
+    map_steps: Annotated[int, typer.Option(help="optimiser steps of GLOW MAP")] = MAP_STEPS,
     map_gamma: Annotated[Optional[float], typer.Option(help="GLOW MAP latent penalty [default: max(sigma^2, 1e-3)]")] = None,
 ) -> None:
     """Benchmark restorers on one of the paper's experiments: PSNR, SSIM and time per image."""
     _out_dir(out, force)
+    from flowrestore.benchmark import BenchmarkConfig, MapConfig, plan, required_checkpoints, run_benchmark
+    from flowrestore.benchmark.report import summarize, write_report
+
     config = BenchmarkConfig(
         experiment=experiment, dataset=dataset, tasks=tuple(task or ()), methods=tuple(method or ()), limit=limit,
         size=size, device=device, batch_size=batch_size, map=MapConfig(steps=map_steps, gamma=map_gamma),

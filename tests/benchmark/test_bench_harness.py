@@ -114,3 +114,10 @@ def test_mixed_sizes_need_a_size(tmp_path, smooth):
     with pytest.raises(ValueError, match="different sizes"):
         load_images(str(tmp_path))
     assert load_images(str(tmp_path), size=32).images.shape == (2, 3, 32, 32)
+
+
+def test_cli_map_steps_default_matches_the_library():
+    from flowrestore.benchmark import MapConfig
+    from flowrestore.cli.benchmark import MAP_STEPS
+
+    assert MAP_STEPS == MapConfig.steps
