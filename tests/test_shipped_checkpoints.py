@@ -17,3 +17,18 @@ def test_benchmark_reproduces_the_registry_psnr(task):
     assert cell.psnr == pytest.approx(entry.metrics["psnr"], abs=0.05)
     # and the model restores: far above the measurement itself
     assert cell.psnr > {"denoise": 20.0, "inpaint": 25.0, "deblur": 18.0}[task]
+
+
+def test_benchmark_cli_runs_out_of_the_box_on_the_bundled_sets(tmp_path):
+    from typer.testing import CliRunner
+
+    from flowrestore.cli import app
+
+    for dataset in ("anime", "celeba"):
+        out = tmp_path / dataset
+        done = CliRunner().invoke(
+            app, ["benchmark", "--dataset", dataset, "--limit", "2", "--method", "glow", "--out", str(out)]
+        )
+        assert done.exit_code == 0, done.output
+        assert {"results.md", "results.csv", "summary.json"} <= {p.name for p in out.iterdir()}
+        assert len(list(out.glob("*.png"))) == 3
