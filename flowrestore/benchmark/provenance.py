@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import os
 import platform
-from pathlib import Path
 
 import torch
 
 PACKAGES = ("flowrestore", "torch", "numpy", "scikit-image", "scipy", "bm3d", "pillow")
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def versions() -> dict[str, str | None]:

@@ -21,7 +21,8 @@ from flowrestore.benchmark.figures import setting_figure
 from flowrestore.benchmark.harness import BenchmarkResult
 from flowrestore.benchmark.methods import METHODS
 from flowrestore.benchmark.metrics import mean_ci
-from flowrestore.benchmark.provenance import device_description, sha256, versions
+from flowrestore.benchmark.provenance import device_description, versions
+from flowrestore.checkpoints import sha256_of as sha256
 
 SEED_RULE = "seed = first 4 bytes (little-endian) of sha256(image path relative to the dataset folder) & 0x7FFFFFFF"
 CI_RULE = "mean +/- t_{0.975, n-1} * sd / sqrt(n) (Student-t 95% interval, sample sd with n-1)"
