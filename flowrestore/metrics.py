@@ -1,15 +1,27 @@
-"""Image quality against a reference: PSNR and SSIM for images in [0, 1] (data range 1)."""
+"""Image quality against a reference: PSNR and SSIM for images in [0, 1] (data range 1).
+
+The one definition used by `restore --degrade` and by the benchmark. SSIM is scikit-image's
+implementation with Wang et al.'s settings (11x11 Gaussian window, sigma 1.5, population
+covariance), averaged over the colour channels; images smaller than 11 pixels fall back to the
+largest odd uniform window that fits.
+"""
 
 from __future__ import annotations
 
 import math
 
-from torch import Tensor
+import numpy as np
 
 
-def psnr(x: Tensor, reference: Tensor) -> float:
-    """Peak signal-to-noise ratio in dB of (C, H, W) images in [0, 1]; inf when they are equal."""
-    mse = float(((x.double() - reference.double()) ** 2).mean())
+def _array(image) -> np.ndarray:
+    if hasattr(image, "detach"):  # a torch tensor, on any device
+        image = image.detach().cpu().double().numpy()
+    return np.asarray(image, np.float64)
+
+
+def psnr(x, reference) -> float:
+    """Peak signal-to-noise ratio in dB (peak 1) of one image; inf when the images are equal."""
+    mse = float(np.mean((_array(x) - _array(reference)) ** 2))
     return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
@@ -21,18 +33,20 @@ def ssim_available() -> bool:
     return True
 
 
-def ssim(x: Tensor, reference: Tensor) -> float | None:
-    """Structural similarity of (C, H, W) images in [0, 1] (scikit-image's Gaussian-free default,
-    7x7 windows, smaller on tiny images); None when scikit-image is missing or the image is
-    smaller than 3x3."""
+def ssim(x, reference, channel_axis: int = 0) -> float | None:
+    """Structural similarity of one image pair, (C, H, W) by default; None when scikit-image is
+    missing or the image is smaller than 3x3."""
     try:
         from skimage.metrics import structural_similarity
     except ImportError:
         return None
-    side = min(x.shape[-2:])
-    window = min(7, side if side % 2 else side - 1)
-    if window < 3:
+    a, b = _array(x), _array(reference)
+    spatial = [n for axis, n in enumerate(a.shape) if axis != channel_axis % a.ndim]
+    side = min(spatial)
+    if side >= 11:
+        options = {"gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False}
+    elif side >= 3:
+        options = {"win_size": side if side % 2 else side - 1}
+    else:
         return None
-    a = x.detach().double().cpu().numpy()
-    b = reference.detach().double().cpu().numpy()
-    return float(structural_similarity(a, b, data_range=1.0, channel_axis=0, win_size=window))
+    return float(structural_similarity(b, a, data_range=1.0, channel_axis=channel_axis, **options))

@@ -1,8 +1,7 @@
 """Image quality metrics (PSNR, SSIM) per image and the confidence interval of a mean.
 
-Images are float arrays in [0, 1] with data range 1, as in the paper. SSIM is scikit-image's
-implementation with Wang et al.'s settings (11x11 Gaussian window, sigma 1.5, population
-covariance), averaged over the colour channels.
+Images are float arrays in [0, 1] with data range 1, as in the paper; PSNR and SSIM are
+flowrestore.metrics' (Wang et al.'s SSIM settings), shared with `restore --degrade`.
 """
 
 from __future__ import annotations
@@ -13,6 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from flowrestore import metrics as shared
+
 
 def to_hwc(images: Tensor) -> np.ndarray:
     """(B, C, H, W) tensor -> float64 array (B, H, W, C) on the CPU."""
@@ -21,25 +22,15 @@ def to_hwc(images: Tensor) -> np.ndarray:
 
 def psnr(estimate: np.ndarray, truth: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB for one image, peak 1; infinite for an exact match."""
-    mse = float(np.mean((np.asarray(estimate, np.float64) - np.asarray(truth, np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
+    return shared.psnr(estimate, truth)
 
 
 def ssim(estimate: np.ndarray, truth: np.ndarray) -> float:
-    """Structural similarity of one (H, W, C) image pair, data range 1."""
-    from skimage.metrics import structural_similarity
-
-    return float(
-        structural_similarity(
-            np.asarray(truth, np.float64),
-            np.asarray(estimate, np.float64),
-            data_range=1.0,
-            channel_axis=-1,
-            gaussian_weights=True,
-            sigma=1.5,
-            use_sample_covariance=False,
-        )
-    )
+    """Structural similarity of one (H, W, C) image pair, data range 1 (needs scikit-image)."""
+    value = shared.ssim(estimate, truth, channel_axis=-1)
+    if value is None:
+        raise ImportError("SSIM needs scikit-image: pip install 'flowrestore[baselines]'")
+    return value
 
 
 def score(estimates: Tensor, truths: Tensor) -> list[tuple[float, float]]:

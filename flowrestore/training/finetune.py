@@ -13,6 +13,7 @@ from flowrestore.operators.task import TaskSpec
 from flowrestore.serialization import CheckpointError, load_model
 from flowrestore.solver.prox import ResNetConfig, UNetConfig
 from flowrestore.solver.unrolled import SolverConfig, UnrolledSolver
+from flowrestore.training import data
 from flowrestore.training.distributed import Context
 from flowrestore.training.loop import Callback, LoopConfig, LoopResult
 from flowrestore.training.objective import ImageObjective, autocast, train
@@ -107,13 +108,13 @@ class FinetuneObjective(ImageObjective):
         self.optimizer = torch.optim.Adam(groups)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: 1.0)
         # Fixed validation pairs: the same noise every evaluation.
-        x_val = self.val.float() / 255
+        x_val = data.to_unit(self.val)
         seeds = list(range(10_000, 10_000 + x_val.shape[0]))
         self.val_pairs = (x_val, measure_each(x_val, self.operator, config.task.noise_sigma, seeds))
 
     def _pair(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         g = self.generator(step)
-        x = self.batch(step, g).float() / 255
+        x = data.to_unit(self.batch(step, g))
         y = self.operator.A(x)
         sigma = self.config.task.noise_sigma
         if sigma > 0:
