@@ -32,3 +32,23 @@ def test_benchmark_cli_runs_out_of_the_box_on_the_bundled_sets(tmp_path):
         assert done.exit_code == 0, done.output
         assert {"results.md", "results.csv", "summary.json"} <= {p.name for p in out.iterdir()}
         assert len(list(out.glob("*.png"))) == 3
+
+
+def test_restore_degrade_measures_and_scores_an_image_as_the_benchmark_does(tmp_path):
+    """Both seed the noise by file name: the same image gets the same y, estimate and PSNR."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from flowrestore.benchmark.datasets import DATA_ROOT
+    from flowrestore.cli import app
+
+    config = BenchmarkConfig(experiment="table1", dataset="celeba", tasks=("denoise",), methods=("glow",), limit=1)
+    (record,) = run_benchmark(config, {"glow-denoise": resolve("glow-denoise", task="denoise")}).records
+    image = DATA_ROOT / "celeba" / record.image
+    done = CliRunner().invoke(
+        app, ["restore", str(image), "--task", "denoise", "--degrade", "--output", str(tmp_path / "out.png")]
+    )
+    assert done.exit_code == 0, done.output
+    (printed,) = re.findall(rf"{re.escape(image.name)}\s+PSNR\s+([\d.]+) dB", done.output)
+    assert float(printed) == pytest.approx(record.psnr, abs=0.006)

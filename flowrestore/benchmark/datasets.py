@@ -6,7 +6,6 @@ from its position, so an image gets the same noise whatever `limit` or batch siz
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
+
+from flowrestore.operators.measurement import image_seed
 
 DATA_ROOT = Path(__file__).resolve().parent.parent / "data"
 BUNDLED = {"celeba": "CelebA-HQ 64x64 test set (489 images)", "anime": "Anime faces 64x64 (99 images)"}
@@ -35,11 +36,6 @@ class ImageSet:
 
     def __len__(self) -> int:
         return len(self.names)
-
-
-def image_seed(name: str) -> int:
-    """A fixed 31-bit seed from an image's name (sha256), the same on every machine."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little") & 0x7FFFFFFF
 
 
 def dataset_folder(dataset: str) -> tuple[str, Path]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import zlib
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -31,12 +30,6 @@ def task_spec(base: dict | None, task: str | None, sigma, blur_sigma, box):
     overrides = {"noise_sigma": sigma, "blur_sigma": blur_sigma, "box": box}
     values.update({k: v for k, v in overrides.items() if v is not None})
     return TaskSpec(**values)
-
-
-def image_seed(seed: int, path: Path) -> int:
-    """Per-image noise seed: from the base seed and the file name, so an image gets the same
-    measurement whatever else is in the run and however it is batched."""
-    return (seed * 1_000_003 + zlib.crc32(path.name.encode())) % (2**63)
 
 
 def command(
@@ -109,7 +102,11 @@ def command(
             note(f"note: {image.source}: {text}")
 
     started = time.perf_counter()
-    seeds = [image_seed(seed, p) for p in paths]
+    from flowrestore.operators import image_seed
+
+    # From the file name, as in the benchmark: an image gets the same measurement in both,
+    # whatever else is in the run and however it is batched.
+    seeds = [image_seed(p.name, seed) for p in paths]
     results = _run(loaded.model, images, spec, observed, degrade, seeds, compare, batch_size)
     elapsed = time.perf_counter() - started
 

@@ -6,7 +6,7 @@ from flowrestore.operators.base import LinearOperator
 from flowrestore.operators.blur import Blur, gaussian_kernel
 from flowrestore.operators.denoise import Denoise
 from flowrestore.operators.inpaint import Inpaint, centre_box_mask
-from flowrestore.operators.measurement import gaussian_noise, measure, measure_each, random_box_mask
+from flowrestore.operators.measurement import gaussian_noise, image_seed, measure, measure_each, random_box_mask
 from flowrestore.operators.task import TASKS, TaskSpec
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "centre_box_mask",
     "gaussian_kernel",
     "gaussian_noise",
+    "image_seed",
     "measure",
     "measure_each",
     "random_box_mask",

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import torch
 from torch import Tensor
 
 from flowrestore.operators.base import LinearOperator
+
+
+def image_seed(name: str, seed: int = 0) -> int:
+    """A fixed 31-bit noise seed for an image from its file name (sha256), the same on every machine.
+
+    `restore --degrade` and the benchmark both use it, so an image measured by either gets the
+    same noise; a non-zero `seed` draws another noise for every image.
+    """
+    key = name if seed == 0 else f"{seed}:{name}"
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little") & 0x7FFFFFFF
 
 
 def gaussian_noise(shape: tuple[int, ...], sigma: float, seed: int, dtype=torch.float32) -> Tensor:
