@@ -110,8 +110,8 @@ class UnrolledSolver(nn.Module):
             return x_adj
         b, _, h, w = x_adj.shape
         flow = first.flow
-        with torch.no_grad():
-            return flow.decode(flow.zeros_latent(b, h, w, like=x_adj))
+        with torch.no_grad():  # g_1(0) is the same image for every measurement: decode it once
+            return flow.decode(flow.zeros_latent(1, h, w, like=x_adj)).expand(b, -1, -1, -1)
 
     def data_step(self, x: Tensor, y: Tensor, operator: LinearOperator, fold: int) -> Tensor:
         return x - self.step_size[fold] * operator.A_adjoint(operator.A(x) - y)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -15,19 +15,17 @@ from flowrestore.solver.prox import ResNetConfig, UNetConfig
 from flowrestore.solver.unrolled import SolverConfig, UnrolledSolver
 from flowrestore.training import data
 from flowrestore.training.distributed import Context
-from flowrestore.training.loop import Callback, LoopConfig, LoopResult
-from flowrestore.training.objective import ImageObjective, autocast, train
+from flowrestore.training.loop import Callback, LoopResult
+from flowrestore.training.objective import ImageObjective, StageConfig, autocast, train
 
 # Where the data step starts: mu = 1 makes x_tilde = y for denoising, which would cut
 # every fold but the last off from the output; 0.5 averages estimate and measurement.
 INITIAL_STEP_SIZE = {"denoise": 0.5, "inpaint": 1.0, "deblur": 1.0}
 
 
-@dataclass(frozen=True)
-class FinetuneConfig:
-    train_dir: Path
+@dataclass(frozen=True, kw_only=True)
+class FinetuneConfig(StageConfig):
     task: TaskSpec
-    val_dir: Path | None = None
     out_dir: Path = Path("runs/finetune")
     prox: str = "glow"
     prior: Path | None = None  # GLOW prior checkpoint (required for prox="glow")
@@ -40,19 +38,8 @@ class FinetuneConfig:
     lr_scalars: float = 1e-2  # step sizes mu and shrinkages lambda (paper)
     max_grad_norm: float | None = 10.0
     memory_saving: bool = True
-    image_size: int = 64
-    channels: int = 3
-    loop: LoopConfig = field(default_factory=LoopConfig)
-    device: str = "auto"
-    bf16: bool = False
-    val_limit: int | None = None
-    export_dtype: str = "float32"
     resnet: ResNetConfig = field(default_factory=ResNetConfig)
     unet: UNetConfig = field(default_factory=UNetConfig)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        return {k: str(v) if isinstance(v, Path) else v for k, v in d.items()}
 
 
 def build_solver(config: FinetuneConfig) -> UnrolledSolver:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -13,7 +14,27 @@ import flowrestore
 from flowrestore.serialization import save_model
 from flowrestore.training import data
 from flowrestore.training.distributed import Context, setup, teardown
-from flowrestore.training.loop import Callback, LoopResult, run
+from flowrestore.training.loop import Callback, LoopConfig, LoopResult, run
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageConfig:
+    """What both training stages are configured with: data, loop, device and export."""
+
+    train_dir: Path
+    val_dir: Path | None = None
+    out_dir: Path = Path("runs/train")
+    image_size: int = 64
+    channels: int = 3
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    device: str = "auto"
+    bf16: bool = False
+    val_limit: int | None = None  # validate on the first N validation images
+    export_dtype: str = "float32"
+
+    def to_dict(self) -> dict:
+        """Plain values (paths as strings), stored in every checkpoint's metadata."""
+        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
 
 
 def autocast(device: torch.device, bf16: bool):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -10,36 +10,25 @@ import torch
 from flowrestore.flow.glow import Glow, GlowConfig, bits_per_dim, preset
 from flowrestore.flow.layers import standard_normal_log_prob
 from flowrestore.training.distributed import Context
-from flowrestore.training.loop import Callback, LoopConfig, LoopResult
-from flowrestore.training.objective import ImageObjective, autocast, train
+from flowrestore.training.loop import Callback, LoopResult
+from flowrestore.training.objective import ImageObjective, StageConfig, autocast, train
 
 
-@dataclass(frozen=True)
-class PretrainConfig:
-    train_dir: Path
-    val_dir: Path | None = None
+@dataclass(frozen=True, kw_only=True)
+class PretrainConfig(StageConfig):
     out_dir: Path = Path("runs/prior")
     preset: str = "compact"
     glow: GlowConfig | None = None  # overrides `preset` when given
-    image_size: int = 64
-    channels: int = 3
     n_bits: int = 8
     lr: float = 1e-3
     warmup_steps: int = 500
     max_grad_norm: float = 50.0
-    loop: LoopConfig = field(default_factory=LoopConfig)
-    device: str = "auto"
-    bf16: bool = False
-    val_limit: int | None = None
-    export_dtype: str = "float32"
 
     def glow_config(self) -> GlowConfig:
         return self.glow or preset(self.preset, channels=self.channels)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["glow"] = self.glow_config().to_dict()
-        return {k: str(v) if isinstance(v, Path) else v for k, v in d.items()}
+        return super().to_dict() | {"glow": self.glow_config().to_dict()}
 
 
 def dequantize(images: torch.Tensor, n_bits: int, generator: torch.Generator) -> torch.Tensor:
