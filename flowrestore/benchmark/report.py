@@ -45,6 +45,50 @@ class Cell:
     published_source: str | None
 
 
+@dataclass(frozen=True)
+class Difference:
+    """PSNR of `against` minus PSNR of `method`, paired image by image within one setting."""
+
+    setting: str
+    method: str
+    against: str
+    n: int
+    psnr_diff: float
+    psnr_diff_ci: float
+    wins: float  # fraction of images where `against` scores higher
+
+
+def paired_differences(records, settings: list[str], methods: list[str], against: str = "glow") -> list[Difference]:
+    """For each setting and method, the mean over images of psnr(against) - psnr(method) with its
+    95% t-interval. Pairing removes the spread between images, which dominates the per-method
+    intervals, so this is the interval that says whether two methods differ."""
+    out = []
+    for setting in settings:
+        by_method: dict[str, dict[str, float]] = {}
+        for r in records:
+            if r.setting == setting:
+                by_method.setdefault(r.method, {})[r.image] = r.psnr
+        reference = by_method.get(against)
+        if not reference:
+            continue
+        for method in methods:
+            if method == against or method not in by_method:
+                continue
+            common = sorted(set(reference) & set(by_method[method]))
+            diffs = [reference[i] - by_method[method][i] for i in common]
+            if not diffs:
+                continue
+            mean, half = mean_ci(diffs)
+            wins = sum(d > 0 for d in diffs) / len(diffs)
+            out.append(Difference(setting, method, against, len(diffs), mean, half, wins))
+    return out
+
+
+def _differences(result: BenchmarkResult) -> list[Difference]:
+    settings = [s.label() for s in result.experiment.settings]
+    return paired_differences(result.records, settings, list(result.experiment.methods))
+
+
 def domain(result: BenchmarkResult) -> str | None:
     """Which published tables apply: the bundled set's, none for other folders."""
     return result.config.dataset if result.config.dataset in BUNDLED else None
@@ -101,6 +145,15 @@ def markdown(result: BenchmarkResult, cells: list[Cell]) -> str:
                 f"| {cell.label} | {plus_minus(cell.psnr, cell.psnr_ci, 2)} | {pub} | {plus_minus(cell.ssim, cell.ssim_ci, 4)} "
                 f"| {cell.seconds_per_image:.4f} | {cell.n} |"
             )
+    differences = _differences(result)
+    if differences:
+        lines += ["", f"## Paired differences: {METHODS[differences[0].against].label} minus each row", "",
+                  "PSNR difference (dB) per image, mean ± half-width of its 95% Student-t interval; positive: "
+                  "the proposed method is better. Wins: share of images where it scores higher.", "",
+                  "| setting | method | Δ PSNR (dB) | wins | n |", "|---|---|---|---|---|"]
+        for d in differences:
+            lines.append(f"| {d.setting} | {METHODS[d.method].label} | {plus_minus(d.psnr_diff, d.psnr_diff_ci, 2)} "
+                         f"| {d.wins:.0%} | {d.n} |")
     if result.notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in result.notes]
     return "\n".join(lines) + "\n"
@@ -138,6 +191,7 @@ def summary(result: BenchmarkResult, cells: list[Cell]) -> dict:
         "versions": versions(),
         "device": device_description(result.config.device),
         "cells": [asdict(c) for c in cells],
+        "paired_differences": [asdict(d) for d in _differences(result)],
         "notes": result.notes,
     }
 

@@ -82,6 +82,11 @@ def test_report_writes_table_csv_json_and_figures(tmp_path, checkpoints):
     assert len(summary["checkpoints"]["glow-denoise"]["sha256"]) == 64
     assert {"torch", "numpy", "flowrestore", "scikit-image"} <= set(summary["versions"])
     assert summary["device"]["device"] == "cpu"
+    # every other row against glow, paired on the two images, in the settings where both ran
+    assert [(d["setting"], d["method"], d["n"]) for d in summary["paired_differences"]] == [
+        ("denoise sigma=0.2", "measurement", 2), ("denoise sigma=0.2", "tv", 2),
+        ("inpaint 19x19", "measurement", 2), ("deblur sigma_b=5", "measurement", 2)]
+    assert "## Paired differences: GLOW prox (proposed) minus each row" in md
     with Image.open(tmp_path / "figure-denoise-sigma0.2.png") as fig:
         # columns: measurement, tv, glow, ground truth (the measurement method has no second column)
         assert fig.width == 4 * 128 + 3 * 2 and fig.height == 14 + 2 * 128 + 2
@@ -121,3 +126,22 @@ def test_cli_map_steps_default_matches_the_library():
     from flowrestore.cli.benchmark import MAP_STEPS
 
     assert MAP_STEPS == MapConfig.steps
+
+
+def test_paired_differences_pair_by_image_not_by_order():
+    from flowrestore.benchmark.harness import ImageResult
+    from flowrestore.benchmark.metrics import mean_ci
+    from flowrestore.benchmark.report import paired_differences
+
+    def rec(method, image, psnr):
+        return ImageResult("s", "denoise", method, image, 0, psnr, 0.5, 0.0)
+
+    glow = {"a": 30.0, "b": 31.0, "c": 32.0}
+    unet = {"c": 31.0, "a": 29.0, "b": 29.5}  # other order; a 4th image only unet has is ignored
+    records = [rec("glow", k, v) for k, v in glow.items()] + [rec("unet", k, v) for k, v in unet.items()]
+    records.append(rec("unet", "d", 10.0))
+    (d,) = paired_differences(records, ["s"], ["glow", "unet"])
+    assert (d.method, d.against, d.n) == ("unet", "glow", 3)
+    assert (d.psnr_diff, d.psnr_diff_ci) == pytest.approx(mean_ci([1.0, 1.5, 1.0]))
+    assert d.wins == 1.0
+    assert paired_differences(records, ["other"], ["glow", "unet"]) == []
