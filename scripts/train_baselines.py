@@ -63,6 +63,10 @@ RUNS = [
     Run("unet-pretrained-inpaint", "b", "unet", "inpaint", 1e-3, init_from="unet-denoise"),
     Run("unet-pretrained-deblur", "b", "unet", "deblur", 1e-3, init_from="unet-denoise"),
     Run("resnet-pretrained-deblur", "b", "resnet", "deblur", 1e-3, init_from="resnet-denoise"),
+    # Is the comparison decided by the learning rates? Denoising at other rates (validation only).
+    Run("glow-denoise-lr3e-4", "lr", "glow", "denoise", 3e-4),
+    Run("glow-denoise-lr1e-3", "lr", "glow", "denoise", 1e-3),
+    Run("unet-denoise-lr1e-4", "lr", "unet", "denoise", 1e-4),
 ]
 
 
@@ -106,7 +110,7 @@ def collect(args: argparse.Namespace) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     for run in RUNS:
         best = args.root / run.name / "best.safetensors"
-        if best.exists():
+        if (args.root / run.name / "done.json").exists():
             shutil.copyfile(best, dest / f"{run.name}.safetensors")
     shutil.copyfile(PRIOR, dest / "celeba-prior.safetensors")
 

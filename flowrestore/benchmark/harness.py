@@ -40,6 +40,8 @@ class BenchmarkConfig:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.examples < 0:
+            raise ValueError(f"--examples must be 0 or more, got {self.examples}")
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -222,7 +222,7 @@ def write_report(result: BenchmarkResult, out: Path) -> list[Path]:
         written.append(out / name)
     for label, ex in result.examples.items():
         estimates = {m: x for m, x in ex.estimates.items() if m != "measurement"}  # it has its own column
-        if not estimates:
+        if not estimates or not ex.names:
             continue
         path = out / f"figure-{slug(label)}.png"
         setting_figure(ex.truth, ex.measurement, estimates).save(path)

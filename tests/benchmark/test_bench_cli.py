@@ -48,6 +48,16 @@ def test_writes_every_file_with_a_checkpoint_folder(app, image_folder, checkpoin
     assert len((out / "results.csv").read_text().splitlines()) == 1 + 2 * 2
 
 
+def test_examples_sets_the_figure_size_and_zero_writes_none(app, image_folder, checkpoint_dir, tmp_path):
+    base = ["benchmark", "--dataset", str(image_folder), "--limit", "2", "--task", "inpaint", "--method", "glow",
+            "--checkpoint-dir", str(checkpoint_dir)]
+    result = CliRunner().invoke(app, [*base, "--examples", "0", "--out", str(tmp_path / "none")])
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in (tmp_path / "none").iterdir()} == {"results.md", "results.csv", "summary.json"}
+    bad = CliRunner().invoke(app, [*base, "--examples", "-1"])
+    assert isinstance(bad.exception, ValueError) and "--examples must be 0 or more" in str(bad.exception)
+
+
 def test_refuses_a_non_empty_out_folder_without_force(app, image_folder, tmp_path):
     (tmp_path / "old.txt").write_text("keep me")
     args = ["benchmark", "--dataset", str(image_folder), "--limit", "1", "--method", "measurement",
