@@ -54,9 +54,11 @@ def atomic_write(path: Path, write) -> None:
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make shared files unreadable
     try:
         write(tmp)
+        # After writing: mkstemp's 0600 (which some writers, e.g. safetensors, re-create the
+        # file with) would make shared checkpoints and images unreadable to others.
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

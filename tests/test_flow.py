@@ -135,3 +135,22 @@ def test_presets():
     assert preset("paper") == GlowConfig(levels=4, depth=18, hidden=512)
     with pytest.raises(ValueError, match="unknown GLOW preset"):
         preset("huge")
+
+
+def test_saved_files_get_the_umask_permissions_not_the_temporary_files_0600(tmp_path):
+    """Checkpoints and images are written to a temporary file and renamed; the result must be
+    readable by others as any new file is (mode 0666 & ~umask), for shared runs and installs."""
+    import os
+
+    from PIL import Image
+
+    from flowrestore.serialization import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        save_model(tmp_path / "m.safetensors", Glow(preset("tiny")))
+        atomic_write(tmp_path / "x.png", lambda tmp: Image.new("RGB", (2, 2)).save(tmp, format="PNG"))
+    finally:
+        os.umask(old)
+    for name in ("m.safetensors", "x.png"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644
