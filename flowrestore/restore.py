@@ -8,8 +8,8 @@ Boundary choices (the models are fully convolutional but need H and W to be mult
   circular blur of deblurring.
 - An inpainting mask is padded by the same reflection, so the padded problem is exactly the
   mirror-extended one: a padded pixel is observed if and only if its mirror source is.
-- For inpainting, pixels outside the mask are zeroed before solving: A x is zero there, so
-  whatever the file holds in the hole is not a measurement.
+- For inpainting, pixels outside the mask are set to 1/2 grey before solving (the centred zero,
+  what A(x - 1/2) + 1/2 gives there), so whatever the file holds in the hole is not a measurement.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from torch.nn import functional as F
 from flowrestore.errors import MaskSizeError
 from flowrestore.imageio import ImageData, as_stored
 from flowrestore.metrics import psnr, ssim
-from flowrestore.operators import Blur, Denoise, Inpaint, LinearOperator, TaskSpec, centre_box_mask, measure_each
+from flowrestore.operators import CENTRE, TaskSpec, centre_box_mask, measure_each
 
 Progress = Callable[[int, int], None]  # (images done, images in all)
 
@@ -79,18 +79,10 @@ def observed_mask(
     return mask.reshape(1, 1, height, width).float()
 
 
-def task_operator(task: TaskSpec, observed: Tensor | None) -> LinearOperator:
-    if task.task == "inpaint":
-        return Inpaint(observed)
-    if task.task == "deblur":
-        return Blur(task.blur_sigma)
-    return Denoise()
-
-
 def simulate(x: Tensor, task: TaskSpec, mask: Tensor | None, seeds: Sequence[int]) -> Tensor:
     """Measurements y = A x + noise of clean images (B, 3, H, W), one noise seed per image."""
     observed = observed_mask(task, mask, *x.shape[-2:])
-    operator = task_operator(task, observed).to(x.device)
+    operator = task.operator(*x.shape[-2:], observed).to(x.device)
     return measure_each(x, operator, task.noise_sigma, list(seeds))
 
 
@@ -101,9 +93,9 @@ def solve(model: nn.Module, y: Tensor, task: TaskSpec, mask: Tensor | None = Non
     observed = observed_mask(task, mask, height, width)
     if observed is not None:
         observed = observed.to(y.device)
-        y = y * observed
+        y = torch.where(observed > 0.5, y, torch.full_like(y, CENTRE))
         observed = pad(observed, pads)
-    operator = task_operator(task, observed).to(y.device)
+    operator = task.operator(height + pads[2] + pads[3], width + pads[0] + pads[1], observed).to(y.device)
     with torch.no_grad():
         x_hat = model(pad(y, pads), operator)
     return crop(x_hat, pads).clamp(0, 1)

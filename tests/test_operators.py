@@ -15,6 +15,9 @@ def _operators(h, w):
         Inpaint.centre(h, w, box=min(h, w, 19)),
         Blur(1.5),
         Blur(5.0),
+        Blur(5.0, kernel_size=None, boundary="periodic"),
+        Blur(1.5, kernel_size=3, boundary="periodic"),
+        Blur(8.0, kernel_size=7),
     ]
 
 
@@ -33,8 +36,8 @@ def test_centre_mask_matches_asim_et_al():
     assert int((mask == 0).sum()) == 19 * 19
 
 
-def test_blur_preserves_constants_and_is_a_contraction(float64):
-    op = Blur(5.0).double()
+def test_periodic_blur_preserves_constants_and_is_a_contraction(float64):
+    op = Blur(5.0, kernel_size=None, boundary="periodic").double()
     x = torch.full((1, 3, 64, 64), 0.7)
     assert torch.allclose(op.A(x), x, atol=1e-12)
     assert op.kernel.shape == (31, 31)
@@ -42,8 +45,55 @@ def test_blur_preserves_constants_and_is_a_contraction(float64):
     assert op.A(z).norm() <= z.norm()
 
 
-def test_blur_kernel_cropped_to_small_images(float64):
+def test_default_blur_is_the_papers_5x5_zero_padded_on_centred_images(float64):
     op = Blur(5.0).double()
+    assert op.kernel.shape == (5, 5) and op.boundary == "zero"
+    taps = op.kernel.sum(0)  # the 1-D profile: nearly flat at sigma 5 (the paper's figures: ~0.2 each)
+    g = torch.exp(-torch.tensor([4.0, 1.0, 0.0, 1.0, 4.0], dtype=torch.float64) / 50)
+    assert torch.allclose(taps, g / g.sum(), atol=1e-12)
+    assert torch.allclose(op.kernel, torch.outer(taps, taps), atol=1e-12)
+    # y = k * (x - 1/2) + 1/2 with zero padding: interior constants kept, the border fades to grey
+    x = torch.full((1, 3, 16, 16), 0.9)
+    y = op.measure_clean(x)
+    assert torch.allclose(y[..., 2:-2, 2:-2], x[..., 2:-2, 2:-2], atol=1e-12)
+    corner = 0.5 + 0.4 * float(op.kernel[2:, 2:].sum())
+    assert abs(float(y[0, 0, 0, 0]) - corner) < 1e-12
+    # the same as a direct sum over the kernel's support
+    z = torch.randn(1, 1, 9, 9)
+    i, j = 4, 1
+    direct = sum(
+        float(op.kernel[a, b]) * float(z[0, 0, i + a - 2, j + b - 2])
+        for a in range(5) for b in range(5) if 0 <= j + b - 2 < 9
+    )
+    assert abs(float(op.A(z)[0, 0, i, j]) - direct) < 1e-12
+
+
+def test_inpainting_hole_reads_as_grey():
+    x = torch.rand(1, 3, 64, 64)
+    y = Inpaint.centre(64, 64, 19).measure_clean(x)
+    assert torch.all(y[..., 22:41, 22:41] == 0.5)
+    assert torch.equal(y[..., :22, :], x[..., :22, :])
+
+
+def test_solver_data_step_is_invariant_to_the_centring_for_shift_free_operators(float64):
+    # For A with A 1 = 1 (identity, periodic blur), A(x - c) - (y - c) = A x - y.
+    x, y = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    for op in (Denoise(), Blur(2.0, kernel_size=None, boundary="periodic").double()):
+        assert torch.allclose(op.residual(x, y), op.A(x) - y, atol=1e-12)
+
+
+def test_last_fold_operator():
+    from flowrestore.operators import LastFoldOperator
+
+    first, last = Inpaint.centre(64, 64, 19), Inpaint.centre(64, 64, 16)
+    op = LastFoldOperator(first, last)
+    assert op.at_fold(0, 4) is first and op.at_fold(2, 4) is first and op.at_fold(3, 4) is last
+    x = torch.rand(1, 3, 64, 64)
+    assert torch.equal(op.measure_clean(x), last.measure_clean(x))
+
+
+def test_blur_kernel_cropped_to_small_images(float64):
+    op = Blur(5.0, kernel_size=None, boundary="periodic").double()
     x = torch.rand(1, 3, 8, 6)
     assert op.A(x).shape == x.shape
     assert op.adjointness_gap((1, 3, 8, 6)) < 1e-10
@@ -79,3 +129,22 @@ def test_task_spec_validates():
         TaskSpec("superres")
     with pytest.raises(ValueError, match="noise sigma"):
         TaskSpec("denoise", noise_sigma=3)
+    with pytest.raises(ValueError, match="noise sigma"):
+        TaskSpec("denoise", noise_sigma=1.0)
+    with pytest.raises(ValueError, match="odd"):
+        TaskSpec("deblur", blur_kernel=4)
+    with pytest.raises(ValueError, match="boundary"):
+        TaskSpec("deblur", blur_boundary="reflect")
+
+
+def test_task_spec_records_the_blur_and_reads_old_records():
+    spec = TaskSpec.default("deblur")
+    assert (spec.blur_kernel, spec.blur_boundary, spec.kernel_size) == (5, "zero", 5)
+    assert TaskSpec.from_dict(spec.to_dict()) == spec
+    # a record written before the option existed describes the old 31x31 periodic blur
+    old = TaskSpec.from_dict({"task": "deblur", "noise_sigma": 0.0, "box": 19, "blur_sigma": 5.0})
+    assert (old.kernel_size, old.blur_boundary) == (31, "periodic")
+    assert not old.same_operator(spec) and "31x31 periodic" in old.label()
+    assert TaskSpec.from_dict({"task": "denoise", "noise_sigma": 0.2}) == TaskSpec.default("denoise")
+    with pytest.raises(ValueError, match="unknown task field"):
+        TaskSpec.from_dict({"task": "deblur", "kernel": 3})

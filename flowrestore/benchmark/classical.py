@@ -4,10 +4,13 @@ Every restorer has the common signature `x_hat = restorer(y, operator)` on (B, C
 tensors and works image by image in float64 NumPy. The noise level is known to them (it is
 part of the task), so the denoisers' strengths are set as multiples of sigma.
 
-Boundary handling: our blur is circular. `wiener` works in the Fourier domain on the image's
-own grid, so it inverts exactly our operator. `richardson_lucy` convolves with zero padding
-('same'); we pad the measurement periodically by the kernel's size before it and crop after,
-which makes its model agree with ours except near the outer edge of the padding.
+Boundary handling. Both deconvolutions work on the centred measurement y - 1/2, where our
+operators act. `wiener` works in the Fourier domain on the image's own grid: it inverts the
+periodic blur exactly, and the default zero-padded 5x5 blur up to its 2-pixel border.
+`richardson_lucy` needs non-negative data and convolves with zero padding ('same') in [0, 1]
+units; we pad the measurement by the kernel's size before it (periodically for the periodic
+blur, with 1/2 grey, the centred zero, for the zero-padded one) and crop after, which makes its
+model agree with ours except near the outer edge of the padding.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from flowrestore.operators import Blur, Inpaint, LinearOperator
+from flowrestore.operators import CENTRE, Blur, Inpaint, LinearOperator
 
 # Chosen once on 100 validation images (CelebA-HQ val, Table I settings) by
 #   python3 benchmarks/tune_classical.py --dataset /work/shared/data/celeba64/val --limit 100
@@ -95,8 +98,8 @@ def wiener(balance: float = TUNED["wiener"]["balance"]) -> PerImage:
 
     def run(y: np.ndarray, operator: LinearOperator) -> np.ndarray:
         psf = _kernel(operator)
-        channels = [skimage_wiener(y[..., c], psf, balance, clip=False) for c in range(y.shape[-1])]
-        return np.stack(channels, axis=-1)
+        channels = [skimage_wiener(y[..., c] - CENTRE, psf, balance, clip=False) for c in range(y.shape[-1])]
+        return np.stack(channels, axis=-1) + CENTRE
 
     return PerImage(run)
 
@@ -108,7 +111,12 @@ def richardson_lucy(num_iter: int = TUNED["richardson-lucy"]["num_iter"]) -> Per
     def run(y: np.ndarray, operator: LinearOperator) -> np.ndarray:
         psf = _kernel(operator)
         pad = min(psf.shape[0], y.shape[0]), min(psf.shape[1], y.shape[1])
-        padded = np.pad(np.clip(y, 0, None), (pad[:1] * 2, pad[1:] * 2, (0, 0)), mode="wrap")
+        widths = (pad[:1] * 2, pad[1:] * 2, (0, 0))
+        y = np.clip(y, 0, None)
+        if operator.boundary == "periodic":
+            padded = np.pad(y, widths, mode="wrap")
+        else:
+            padded = np.pad(y, widths, mode="constant", constant_values=CENTRE)
         channels = [skimage_rl(padded[..., c], psf, num_iter=num_iter, clip=False) for c in range(y.shape[-1])]
         out = np.stack(channels, axis=-1)
         return out[pad[0] : pad[0] + y.shape[0], pad[1] : pad[1] + y.shape[1]]

@@ -154,7 +154,7 @@ def run_setting(
 ) -> tuple[list[ImageResult], Examples]:
     """Score every restorer on every image of `images` at one setting."""
     _, _, h, w = images.images.shape
-    op = setting.spec.operator(h, w).to(config.device)
+    op = setting.operator(h, w).to(config.device)
     seeds = images.seeds
     records: list[ImageResult] = []
     n_ex = min(config.examples, len(images))

@@ -62,7 +62,7 @@ class LatentMAP:
 
     def objective(self, z: Latent, y: Tensor, operator: LinearOperator) -> Tensor:
         """||y - A g(z)||^2 + gamma ||z||^2 for every image, shape (B,)."""
-        residual = (operator.A(self.prior.decode(z)) - y).flatten(1)
+        residual = operator.residual(self.prior.decode(z), y).flatten(1)
         return residual.pow(2).sum(1) + self.gamma * _flat(z).pow(2).sum(1)
 
     def zeros(self, y: Tensor) -> Latent:

@@ -82,7 +82,7 @@ def measurement(y: Tensor, operator: LinearOperator) -> Tensor:
 
 
 def adjoint(y: Tensor, operator: LinearOperator) -> Tensor:
-    return operator.A_adjoint(y)
+    return operator.back_project(y)
 
 
 def _no_grad(model: nn.Module) -> Restorer:
@@ -142,7 +142,7 @@ def build(
     info = {"checkpoint_task": ckpt.metadata.get("task")}
     task = ckpt.metadata.get("task")
     if task:
-        spec = TaskSpec(**{k: task[k] for k in ("task", "noise_sigma", "box", "blur_sigma") if k in task})
+        spec = TaskSpec.from_dict(task)
         if spec.task != setting.task:
             raise ValueError(f"checkpoint {ckpt_name} was trained for {spec.task}, not {setting.task}")
         if spec != trained:

@@ -18,6 +18,10 @@ def finetune(
     sigma: Annotated[Optional[float], typer.Option(help="Noise level (denoise default 0.2; others 0).")] = None,
     box: Annotated[int, typer.Option(help="Side of the centre inpainting box, in pixels.")] = 19,
     blur_sigma: Annotated[float, typer.Option(help="Gaussian blur sigma_b, in pixels.")] = 5.0,
+    blur_kernel: Annotated[
+        int, typer.Option(help="Blur kernel side, odd (the paper's 5), or 0 for 2*ceil(3*sigma_b)+1.")
+    ] = 5,
+    blur_boundary: Annotated[str, typer.Option(help="Blur boundary: zero (the paper's) or periodic.")] = "zero",
     prox: Annotated[str, typer.Option(help="glow (proposed), resnet or unet.")] = "glow",
     prior: Annotated[str, typer.Option(help="GLOW prior: checkpoint name or path.")] = "celeba-prior",
     init_from: Annotated[
@@ -53,7 +57,10 @@ def finetune(
     from flowrestore.training import finetune as run_finetune
 
     default = TaskSpec.default(task)
-    spec = TaskSpec(task, noise_sigma=default.noise_sigma if sigma is None else sigma, box=box, blur_sigma=blur_sigma)
+    spec = TaskSpec(
+        task, noise_sigma=default.noise_sigma if sigma is None else sigma, box=box, blur_sigma=blur_sigma,
+        blur_kernel=blur_kernel, blur_boundary=blur_boundary,
+    )
     prior_path = None
     if prox == "glow":
         from flowrestore.checkpoints import resolve

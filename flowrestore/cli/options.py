@@ -44,3 +44,17 @@ OutputOption = Annotated[
         help="Output FILE (one input) or DIR. Default: next to each input, as <name>_restored.<ext>.",
     ),
 ]
+BlurKernelOption = Annotated[
+    Optional[int],
+    typer.Option(
+        "--blur-kernel",
+        help="Deblurring: kernel side in pixels, odd (the paper's 5), or 0 for 2*ceil(3*sigma_b)+1.",
+    ),
+]
+BlurBoundaryOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--blur-boundary",
+        help="Deblurring: zero (the paper's: zero padding of the centred image) or periodic.",
+    ),
+]

@@ -10,6 +10,8 @@ import typer
 
 from flowrestore.cli.options import (
     BatchSizeOption,
+    BlurBoundaryOption,
+    BlurKernelOption,
     CheckpointOption,
     DeviceOption,
     ForceOption,
@@ -22,14 +24,28 @@ from flowrestore.cli.ui import info, note, stdout
 PROGRESS_FROM = 4  # images; fewer finish before a bar would be worth drawing
 
 
-def task_spec(base: dict | None, task: str | None, sigma, blur_sigma, box):
+def task_spec(base: dict | None, task: str | None, sigma, blur_sigma, box, blur_kernel=None, blur_boundary=None):
     """The TaskSpec to run: the checkpoint's (or the task's paper default) with the options on top."""
     from flowrestore.operators import TaskSpec
 
-    values = dict(base) if base else TaskSpec.default(task).to_dict()
-    overrides = {"noise_sigma": sigma, "blur_sigma": blur_sigma, "box": box}
+    values = TaskSpec.from_dict(base).to_dict() if base else TaskSpec.default(task).to_dict()
+    if task is not None and values["task"] != task:
+        values = TaskSpec.default(task).to_dict()
+    overrides = {
+        "noise_sigma": sigma, "blur_sigma": blur_sigma, "box": box,
+        "blur_kernel": blur_kernel, "blur_boundary": blur_boundary,
+    }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return TaskSpec(**values)
+
+
+def operator_warning(trained, spec, name: str) -> str | None:
+    """A note when the measurement operator differs from the one the checkpoint was trained for."""
+    if trained is None or spec.task != trained.task:
+        return f"note: {name} was trained for {trained.label() if trained else 'an unrecorded task'}, not {spec.label()}"
+    if not spec.same_operator(trained):
+        return f"warning: {name} was trained for {trained.label()}; restoring {spec.label()} is outside its training"
+    return None
 
 
 def command(
@@ -50,6 +66,8 @@ def command(
     blur_sigma: Annotated[
         Optional[float], typer.Option("--blur-sigma", help="Deblurring: Gaussian blur std in pixels.")
     ] = None,
+    blur_kernel: BlurKernelOption = None,
+    blur_boundary: BlurBoundaryOption = None,
     checkpoint: CheckpointOption = None,
     device: DeviceOption = "auto",
     batch_size: BatchSizeOption = 8,
@@ -72,7 +90,7 @@ def command(
 
     registry = ctx.obj.registry if ctx.obj else None
     if task is not None:
-        task_spec(None, task, sigma, blur_sigma, box)  # reject bad values before any work
+        task_spec(None, task, sigma, blur_sigma, box, blur_kernel, blur_boundary)  # reject bad values early
     if checkpoint is None and task is None:
         raise ValueError("give --task (denoise, inpaint or deblur) or --checkpoint")
     paths = expand_inputs(inputs)
@@ -88,7 +106,14 @@ def command(
         raise ValueError(f"checkpoint {spec_name} is a GLOW prior, not a restoration model; use glow-<task>")
     if task is None and not loaded.metadata.get("task"):
         raise ValueError(f"checkpoint {spec_name} records no task; pass --task")
-    spec = task_spec(loaded.metadata.get("task"), task, sigma, blur_sigma, box)
+    trained = loaded.metadata.get("task")
+    spec = task_spec(trained, task, sigma, blur_sigma, box, blur_kernel, blur_boundary)
+    if trained:
+        from flowrestore.operators import TaskSpec
+
+        warning = operator_warning(TaskSpec.from_dict(trained), spec, spec_name)
+        if warning:
+            note(warning)
     if mask is not None and spec.task != "inpaint":
         raise ValueError(f"--mask applies to inpainting only, but the task is {spec.task}")
     if sigma is not None and not degrade:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flowrestore.operators.base import LinearOperator
+from flowrestore.operators.base import CENTRE, LastFoldOperator, LinearOperator
 from flowrestore.operators.blur import Blur, gaussian_kernel
 from flowrestore.operators.denoise import Denoise
 from flowrestore.operators.inpaint import Inpaint, centre_box_mask
-from flowrestore.operators.measurement import gaussian_noise, image_seed, measure, measure_each, random_box_mask
+from flowrestore.operators.measurement import gaussian_noise, image_seed, measure, measure_each
 from flowrestore.operators.task import TASKS, TaskSpec
 
 __all__ = [
@@ -15,6 +15,8 @@ __all__ = [
     "Blur",
     "Denoise",
     "Inpaint",
+    "CENTRE",
+    "LastFoldOperator",
     "LinearOperator",
     "centre_box_mask",
     "gaussian_kernel",
@@ -22,5 +24,4 @@ __all__ = [
     "image_seed",
     "measure",
     "measure_each",
-    "random_box_mask",
 ]

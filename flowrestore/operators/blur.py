@@ -1,10 +1,14 @@
-"""Gaussian deblurring: A is a circular convolution with a normalised Gaussian kernel.
+"""Gaussian deblurring: A convolves each channel with a normalised Gaussian kernel.
 
-Boundary handling (the paper leaves it open): periodic. The blur is applied in the
-Fourier domain on the image's own grid, which makes A and its adjoint exact for any
-image size and keeps A's largest singular value at 1. The kernel is truncated at
-3 sigma (size 2*ceil(3*sigma)+1, 31x31 for sigma_b = 5), and cropped to the image
-when the image is smaller.
+Two boundary conditions:
+- "zero" (the default, the paper's operator as its figures show it, see docs/method.md): a
+  "same" convolution with zero padding of the centred image, i.e. y = k * (x - 1/2) + 1/2
+  in [0, 1] units, with a 5x5 kernel for every sigma_b. A is a direct convolution and A^T the
+  transposed one, exact for any image size.
+- "periodic": a circular convolution, applied in the Fourier domain on the image's own grid,
+  which keeps A's largest singular value at 1. This was flowrestore's operator before
+  version 0.2, with a 2*ceil(3*sigma)+1 kernel (31x31 for sigma_b = 5); the kernel is cropped
+  to the image when the image is smaller.
 """
 
 from __future__ import annotations
@@ -13,16 +17,21 @@ import math
 
 import torch
 from torch import Tensor
+from torch.nn import functional as F
 
 from flowrestore.operators.base import LinearOperator
 
+BOUNDARIES = ("zero", "periodic")
+
 
 def gaussian_kernel(sigma: float, size: int | None = None) -> Tensor:
-    """Normalised 2-D Gaussian, shape (size, size), size odd."""
+    """Normalised 2-D Gaussian, shape (size, size), size odd (default 2*ceil(3*sigma)+1)."""
     if sigma <= 0:
         raise ValueError(f"blur sigma must be positive, got {sigma}")
     if size is None:
         size = 2 * math.ceil(3 * sigma) + 1
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"the blur kernel size must be a positive odd number, got {size}")
     r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(r**2) / (2 * sigma**2))
     k = torch.outer(g, g)
@@ -32,9 +41,12 @@ def gaussian_kernel(sigma: float, size: int | None = None) -> Tensor:
 class Blur(LinearOperator):
     name = "deblur"
 
-    def __init__(self, sigma: float, kernel_size: int | None = None):
+    def __init__(self, sigma: float, kernel_size: int | None = 5, boundary: str = "zero"):
         super().__init__()
+        if boundary not in BOUNDARIES:
+            raise ValueError(f"unknown blur boundary {boundary!r}; choose one of {', '.join(BOUNDARIES)}")
         self.sigma = float(sigma)
+        self.boundary = boundary
         self.register_buffer("kernel", gaussian_kernel(sigma, kernel_size))
         # Derived from the fixed kernel, per image grid; a cache, not state.
         self._transfer_cache: dict = {}
@@ -54,18 +66,26 @@ class Blur(LinearOperator):
             self._transfer_cache[key] = torch.fft.rfft2(padded).to(complex_dtype)
         return self._transfer_cache[key]
 
-    def _convolve(self, x: Tensor, adjoint: bool) -> Tensor:
+    def _circular(self, x: Tensor, adjoint: bool) -> Tensor:
         h, w = x.shape[-2:]
         t = self._transfer(h, w, x.dtype).to(x.device)
         if adjoint:
             t = t.conj()
         return torch.fft.irfft2(torch.fft.rfft2(x) * t, s=(h, w))
 
+    def _weight(self, x: Tensor) -> Tensor:
+        """The kernel as a depthwise conv2d weight (C, 1, k, k)."""
+        c = x.shape[1]
+        return self.kernel.to(x.dtype)[None, None].expand(c, 1, -1, -1)
+
     def A(self, x: Tensor) -> Tensor:
-        return self._convolve(x, adjoint=False)
+        if self.boundary == "periodic":
+            return self._circular(x, adjoint=False)
+        pad = self.kernel.shape[-1] // 2
+        return F.conv2d(x, self._weight(x), padding=pad, groups=x.shape[1])
 
     def A_adjoint(self, y: Tensor) -> Tensor:
-        return self._convolve(y, adjoint=True)
-
-    def describe(self) -> dict:
-        return {"task": self.name, "blur_sigma": self.sigma, "kernel_size": int(self.kernel.shape[0])}
+        if self.boundary == "periodic":
+            return self._circular(y, adjoint=True)
+        pad = self.kernel.shape[-1] // 2
+        return F.conv_transpose2d(y, self._weight(y), padding=pad, groups=y.shape[1])

@@ -1,4 +1,7 @@
-"""Inpainting: A keeps the observed pixels and zeroes the missing ones (a diagonal 0/1 map)."""
+"""Inpainting: A keeps the observed pixels and zeroes the missing ones (a diagonal 0/1 map).
+
+On centred images a zero is 1/2 grey in [0, 1] units, so a simulated hole reads as grey.
+"""
 
 from __future__ import annotations
 
@@ -55,9 +58,3 @@ class Inpaint(LinearOperator):
 
     def A_adjoint(self, y: Tensor) -> Tensor:
         return self.A(y)
-
-    def describe(self) -> dict:
-        d = {"task": self.name, "missing_fraction": float(1 - self.mask.mean())}
-        if hasattr(self, "box"):
-            d["box"] = self.box
-        return d

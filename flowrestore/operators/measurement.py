@@ -27,8 +27,8 @@ def gaussian_noise(shape: tuple[int, ...], sigma: float, seed: int, dtype=torch.
 
 
 def measure(x: Tensor, operator: LinearOperator, noise_sigma: float = 0.0, seed: int = 0) -> Tensor:
-    """y = A x + sigma * eta with eta seeded by `seed`; noisy values are not clipped."""
-    y = operator.A(x)
+    """y = A(x - 1/2) + 1/2 + sigma * eta with eta seeded by `seed`; noisy values are not clipped."""
+    y = operator.measure_clean(x)
     if noise_sigma > 0:
         y = y + gaussian_noise(tuple(y.shape), noise_sigma, seed, y.dtype).to(y.device)
     return y
@@ -36,20 +36,10 @@ def measure(x: Tensor, operator: LinearOperator, noise_sigma: float = 0.0, seed:
 
 def measure_each(x: Tensor, operator: LinearOperator, noise_sigma: float, seeds: list[int]) -> Tensor:
     """Like `measure`, with one seed per image so a measurement does not depend on batching."""
-    y = operator.A(x)
+    y = operator.measure_clean(x)
     if noise_sigma > 0:
         noise = torch.stack(
             [gaussian_noise(tuple(y.shape[1:]), noise_sigma, s, y.dtype) for s in seeds]
         ).to(y.device)
         y = y + noise
     return y
-
-
-def random_box_mask(height: int, width: int, box: int, seed: int) -> Tensor:
-    """A box x box hole at a seeded random position; shape (1, 1, H, W), 1 = observed."""
-    g = torch.Generator().manual_seed(int(seed))
-    top = int(torch.randint(0, height - box + 1, (1,), generator=g))
-    left = int(torch.randint(0, width - box + 1, (1,), generator=g))
-    mask = torch.ones(1, 1, height, width)
-    mask[..., top : top + box, left : left + box] = 0
-    return mask

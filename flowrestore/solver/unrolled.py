@@ -1,6 +1,6 @@
 """The unrolled proximal-gradient network: K folds of data step then prox step (section III).
 
-Fold k:  x_tilde = x - mu_k A^T(A x - y)          (eq. 8, data step)
+Fold k:  x_tilde = x - mu_k A^T(A x - y)          (eq. 8, data step; A acts on centred images)
          x       = g_k(f_k(x_tilde) / (1 + lambda_k))   (eqs. 9-11, prox step)
 
 Reading of eq. (12): read literally, the last fold decodes its latent right after the
@@ -10,7 +10,7 @@ the last included, shrinks its latent) so that all K flows act; `shrink_last=Fal
 gives the literal reading, where the network ends on the K-th data step.
 Initial guess: x0 = g_1(0), the first fold's flow at the latent origin (the pre-trained
 prior's most likely image before fine-tuning), held constant (no gradient flows into
-it); the baselines start from A^T y.
+it); the baselines start from A^T y (`operator.back_project`).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class UnrolledSolver(nn.Module):
         return self.proxes[0 if self.config.tied else fold]
 
     def initial_guess(self, y: Tensor, operator: LinearOperator) -> Tensor:
-        x_adj = operator.A_adjoint(y)
+        x_adj = operator.back_project(y)
         first = self.proxes[0]
         if not isinstance(first, FlowProx):
             return x_adj
@@ -114,7 +114,8 @@ class UnrolledSolver(nn.Module):
             return flow.decode(flow.zeros_latent(1, h, w, like=x_adj)).expand(b, -1, -1, -1)
 
     def data_step(self, x: Tensor, y: Tensor, operator: LinearOperator, fold: int) -> Tensor:
-        return x - self.step_size[fold] * operator.A_adjoint(operator.A(x) - y)
+        operator = operator.at_fold(fold, self.config.folds)
+        return x - self.step_size[fold] * operator.A_adjoint(operator.residual(x, y))
 
     def _data_step_for_training(self, x: Tensor, y: Tensor, operator: LinearOperator, fold: int) -> Tensor:
         if not (self.memory_saving and torch.is_grad_enabled()):

@@ -102,7 +102,7 @@ class FinetuneObjective(ImageObjective):
     def _pair(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         g = self.generator(step)
         x = data.to_unit(self.batch(step, g))
-        y = self.operator.A(x)
+        y = self.operator.measure_clean(x)
         sigma = self.config.task.noise_sigma
         if sigma > 0:
             y = y + sigma * torch.randn(y.shape, generator=g, device=g.device)
