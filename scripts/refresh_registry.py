@@ -1,43 +1,42 @@
-"""Write the sha256 (and, given a results JSON, the metrics) of bundled weights into checkpoints.toml.
+"""Write the sha256 of the bundled weights (and, given a JSON file, metrics) into both registries,
+and re-render the README's results table, through flowrestore.shipping (no text edits of TOML).
 
     python scripts/refresh_registry.py [--metrics results.json]
 
-results.json maps checkpoint name -> {metric: value}. Both copies of the registry
-(flowrestore/checkpoints.toml and the top-level checkpoints.toml) are rewritten.
+results.json maps checkpoint name -> {metric: value}; the values replace that row's metrics.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import re
 from pathlib import Path
 
+from flowrestore.checkpoints import sha256_of
+from flowrestore.shipping import readme, registry_file
+from flowrestore.shipping.transaction import replace_files
+
 ROOT = Path(__file__).resolve().parents[1]
-REGISTRY = ROOT / "flowrestore" / "checkpoints.toml"
+REGISTRIES = [ROOT / "flowrestore" / "checkpoints.toml", ROOT / "checkpoints.toml"]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--metrics", type=Path)
     args = ap.parse_args()
     metrics = json.loads(args.metrics.read_text()) if args.metrics else {}
-    text = REGISTRY.read_text()
-    blocks = text.split("\n[[checkpoint]]\n")
-    for i, block in enumerate(blocks[1:], start=1):
-        name = re.search(r'^name = "([^"]+)"', block, re.M).group(1)
-        file = re.search(r'^file = "([^"]+)"', block, re.M)
-        if file and (REGISTRY.parent / file.group(1)).exists():
-            digest = hashlib.sha256((REGISTRY.parent / file.group(1)).read_bytes()).hexdigest()
-            block = re.sub(r'^sha256 = ".*"$', f'sha256 = "{digest}"', block, flags=re.M)
-        if name in metrics:
-            inline = ", ".join(f"{k} = {json.dumps(v)}" for k, v in metrics[name].items())
-            block = re.sub(r"^metrics = .*$", f"metrics = {{ {inline} }}", block, flags=re.M)
-        blocks[i] = block
-    text = "\n[[checkpoint]]\n".join(blocks)
-    REGISTRY.write_text(text)
-    (ROOT / "checkpoints.toml").write_text(text)
+    head, rows = registry_file.read(REGISTRIES[0])
+    for row in rows:
+        changes = {}
+        if row.get("file") and (ROOT / "flowrestore" / row["file"]).exists():
+            changes["sha256"] = sha256_of(ROOT / "flowrestore" / row["file"])
+        if row["name"] in metrics:
+            changes["metrics"] = metrics[row["name"]]
+        rows = registry_file.update_row(rows, row["name"], **changes)
+    text = registry_file.render(head, rows).encode()
+    contents = {p: text for p in REGISTRIES}
+    contents[ROOT / "README.md"] = readme.replace_block((ROOT / "README.md").read_text(encoding="utf-8"), rows).encode()
+    replace_files(ROOT, contents)
 
 
 if __name__ == "__main__":

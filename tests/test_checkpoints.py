@@ -44,9 +44,14 @@ def test_shipped_registry_lists_the_four_defaults_without_hub_entries():
 def test_shipped_tasks_are_valid_task_specs():
     from flowrestore.operators import TaskSpec
 
+    from flowrestore.serialization import read_metadata
+
     for entry in list_checkpoints():
         if entry.task:
-            assert TaskSpec(**entry.task).to_dict() == entry.task
+            spec = TaskSpec.from_dict(entry.task)
+            assert spec.to_dict().items() >= entry.task.items()
+            # the registry describes the operator the file itself records
+            assert spec == TaskSpec.from_dict(read_metadata(entry.bundled_path())["task"])
 
 
 def test_an_existing_path_is_used_as_it_is(checkpoint_dir):

@@ -171,8 +171,12 @@ def _unwritable(tmp_path):
 
 
 ERRORS = {
-    "sigma out of range": (["--task", "denoise", "--sigma", "2"], None, ["noise sigma must lie in [0, 1]"]),
+    "sigma out of range": (["--task", "denoise", "--sigma", "2"], None, ["noise sigma must lie in [0, 1)"]),
     "negative blur": (["--blur-sigma", "-1"], "deblur", ["blur sigma must lie in (0, 20]"]),
+    "even blur kernel": (["--task", "deblur", "--blur-kernel", "4"], None, ["kernel size must be odd"]),
+    "negative blur kernel": (["--blur-kernel", "-3"], "deblur", ["kernel size must be odd"]),
+    "unknown blur boundary": (["--task", "deblur", "--blur-boundary", "reflect"], None, ["unknown blur boundary"]),
+    "sigma of one": (["--task", "denoise", "--sigma", "1"], None, ["noise sigma must lie in [0, 1)"]),
     "unknown task": (["--task", "sharpen"], None, ["unknown task 'sharpen'", "denoise, inpaint, deblur"]),
     "no task": ([], None, ["give --task"]),
     "unknown checkpoint": (["--task", "denoise", "--checkpoint", "nope"], None, ["unknown checkpoint 'nope'"]),
@@ -247,3 +251,16 @@ def test_checkpoints_list_and_show(run):
 def test_a_broken_registry_is_one_line_and_exit_1(tmp_path, run):
     (tmp_path / "r.toml").write_text("[[checkpoint]\n")
     fails(CliRunner().invoke(app, ["--registry", str(tmp_path / "r.toml"), "checkpoints", "list"]), "not valid TOML")
+
+
+def test_restore_warns_when_the_operator_is_not_the_checkpoints(tmp_path, run):
+    """A checkpoint trained for the 5x5 zero-padded blur, asked to undo a 31x31 periodic one."""
+    source = write_image(tmp_path / "a.png", rgb_array(8, 8))
+    same = run("restore", source, "-o", tmp_path / "same.png", model="deblur")
+    assert same.exit_code == 0, same.output
+    assert "outside its training" not in same.stderr
+    other = run("restore", source, "-o", tmp_path / "other.png", "--blur-kernel", "0", "--blur-boundary",
+                "periodic", model="deblur")
+    assert other.exit_code == 0, other.output
+    assert "trained for deblur sigma_b=5; restoring deblur sigma_b=5 (31x31 periodic)" in other.stderr
+    assert "outside its training" in other.stderr

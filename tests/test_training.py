@@ -154,3 +154,24 @@ def test_glow_prox_needs_a_prior(folders, tmp_path):
     with pytest.raises(ValueError, match="pre-trained prior"):
         finetune(FinetuneConfig(train_dir=train, task=TaskSpec("denoise", noise_sigma=0.1), out_dir=tmp_path,
                                 image_size=16, device="cpu", loop=LoopConfig(batch_size=8, max_steps=1)))
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0])
+def test_finetune_can_train_on_measurements_as_8_bit_files_hold_them(folders, tmp_path, fraction):
+    from flowrestore.training.distributed import Context
+    from flowrestore.training.finetune import FinetuneObjective
+
+    prior = pretrain(_pretrain_config(folders, tmp_path / "prior", steps=1))
+    train, val = folders
+    config = FinetuneConfig(train_dir=train, val_dir=val, task=TaskSpec("denoise", noise_sigma=0.2),
+                            out_dir=tmp_path / "ft", prior=prior.best_path, folds=1, image_size=16, device="cpu",
+                            eight_bit_fraction=fraction, loop=LoopConfig(batch_size=8, max_steps=1))
+    objective = FinetuneObjective(config, Context(device=torch.device("cpu"), rank=0, world_size=1))
+    _, y = objective._pair(0)
+    on_grid = torch.allclose(y * 255, torch.round(y * 255), atol=1e-4) and y.min() >= 0 and y.max() <= 1
+    assert on_grid == (fraction == 1.0)
+
+
+def test_finetune_refuses_a_fraction_outside_0_1(folders, tmp_path):
+    with pytest.raises(ValueError, match="eight_bit_fraction"):
+        FinetuneConfig(train_dir=folders[0], task=TaskSpec.default("denoise"), eight_bit_fraction=1.5)

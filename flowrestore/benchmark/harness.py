@@ -21,7 +21,7 @@ from flowrestore.benchmark.experiments import Experiment, Setting, experiment_fo
 from flowrestore.benchmark.map import MapConfig
 from flowrestore.benchmark.methods import METHODS, Restorer, Unavailable, build, checkpoint_name
 from flowrestore.benchmark.provenance import check_device
-from flowrestore.operators import measure_each
+from flowrestore.operators import measure_each, quantize_8bit
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class BenchmarkConfig:
     batch_size: int = 16
     examples: int = 6  # images shown in each figure
     map: MapConfig = field(default_factory=MapConfig)
+    eight_bit: bool = False  # measurements as users' files hold them: clipped to [0, 1], 8-bit
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -164,6 +165,8 @@ def run_setting(
         keep = max(0, n_ex - start)  # rows of this batch shown in the figure
         x = images.images[start:stop].to(config.device)
         y = measure_each(x, op, setting.spec.noise_sigma, seeds[start:stop])
+        if config.eight_bit:
+            y = quantize_8bit(y)
         shown: dict[str, Tensor] = {}
         for method, restorer in restorers.items():
             if start == 0 and METHODS[method].kind == "learned":

@@ -1,4 +1,4 @@
-"""Published mean PSNRs (dB) to print beside ours, from docs/reference-numbers.md.
+"""Published mean PSNRs (dB) to print beside ours (the numbers of Wei et al. and Asim et al.).
 
 Wei et al. report Tables I-IV and a denoising sweep (conference version); Asim et al. report
 GLOW MAP and BM3D on 12 CelebA-HQ images. The authors' data splits are not ours, so these are
@@ -78,6 +78,8 @@ def lookup(domain: str | None, spec: TaskSpec, method: str) -> Reference | None:
     """The published number for this method at this setting on this domain, if there is one."""
     if spec.task != "denoise" and spec.noise_sigma:
         return None  # the published inpainting and deblurring runs are noise-free
+    if spec.task == "deblur" and (spec.kernel_size, spec.blur_boundary) != (5, "zero"):
+        return None  # the paper blurs with a 5x5 kernel and zero padding (docs/method.md)
     value = setting_value(spec)
     for ref in REFERENCES:
         if ref.domain == domain and ref.task == spec.task and ref.method == method and abs(ref.value - value) < 1e-9:

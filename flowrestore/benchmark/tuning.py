@@ -24,8 +24,8 @@ TOLERANCE_DB = 0.05
 GRIDS: dict[str, tuple[str, tuple[float, ...], Callable]] = {
     "tv": ("weight_per_sigma", (0.25, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0), lambda v, s: classical.tv(s, v)),
     "nlm": ("h_per_sigma", (0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0), lambda v, s: classical.nlm(s, v)),
-    "wiener": ("balance", tuple(10.0**e for e in range(-16, -1)), lambda v, s: classical.wiener(v)),
-    "richardson-lucy": ("num_iter", (10, 30, 100, 300, 1000), lambda v, s: classical.richardson_lucy(int(v))),
+    "wiener": ("balance", tuple(10.0**e for e in range(-10, -1)), lambda v, s: classical.wiener(v)),
+    "richardson-lucy": ("num_iter", (30, 100, 300, 1000, 3000), lambda v, s: classical.richardson_lucy(int(v))),
 }
 
 

@@ -71,6 +71,9 @@ def benchmark(
     out: Annotated[Optional[Path], typer.Option(help="write results.md, results.csv, summary.json, figures here")] = None,
     force: Annotated[bool, typer.Option(help="overwrite a non-empty --out folder")] = False,
     examples: Annotated[int, typer.Option(help="images shown in each figure (0: no figures)")] = 6,
+    eight_bit: Annotated[
+        bool, typer.Option("--8bit", help="clip and round measurements to 8 bits, as image files hold them")
+    ] = False,
     checkpoint_dir: Annotated[
         Optional[Path], typer.Option(help="take <name>.safetensors from this folder instead of the registry")
     ] = None,
@@ -84,7 +87,7 @@ def benchmark(
 
     config = BenchmarkConfig(
         experiment=experiment, dataset=dataset, tasks=tuple(task or ()), methods=tuple(method or ()), limit=limit,
-        size=size, device=device, batch_size=batch_size, examples=examples, map=MapConfig(steps=map_steps, gamma=map_gamma),
+        size=size, device=device, batch_size=batch_size, examples=examples, eight_bit=eight_bit, map=MapConfig(steps=map_steps, gamma=map_gamma),
     )
     console = Console()
     found, missing = _checkpoints(required_checkpoints(plan(config)), checkpoint_dir)

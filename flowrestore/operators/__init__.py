@@ -6,7 +6,7 @@ from flowrestore.operators.base import CENTRE, LastFoldOperator, LinearOperator
 from flowrestore.operators.blur import Blur, gaussian_kernel
 from flowrestore.operators.denoise import Denoise
 from flowrestore.operators.inpaint import Inpaint, centre_box_mask
-from flowrestore.operators.measurement import gaussian_noise, image_seed, measure, measure_each
+from flowrestore.operators.measurement import gaussian_noise, image_seed, measure, measure_each, quantize_8bit
 from flowrestore.operators.task import TASKS, TaskSpec
 
 __all__ = [
@@ -24,4 +24,5 @@ __all__ = [
     "image_seed",
     "measure",
     "measure_each",
+    "quantize_8bit",
 ]

@@ -43,3 +43,8 @@ def measure_each(x: Tensor, operator: LinearOperator, noise_sigma: float, seeds:
         ).to(y.device)
         y = y + noise
     return y
+
+
+def quantize_8bit(y: Tensor) -> Tensor:
+    """A measurement as an 8-bit image file holds it: clipped to [0, 1] and rounded to 1/255."""
+    return torch.round(y.clamp(0, 1) * 255) / 255

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from flowrestore.flow.glow import Glow
-from flowrestore.operators.measurement import measure_each
+from flowrestore.operators.measurement import measure_each, quantize_8bit
 from flowrestore.operators.task import TaskSpec
 from flowrestore.serialization import CheckpointError, load_model
 from flowrestore.solver.prox import ResNetConfig, UNetConfig
@@ -37,9 +37,14 @@ class FinetuneConfig(StageConfig):
     lr: float = 1e-5  # network weights (paper)
     lr_scalars: float = 1e-2  # step sizes mu and shrinkages lambda (paper)
     max_grad_norm: float | None = 10.0
+    eight_bit_fraction: float = 0.0  # share of training measurements clipped and rounded to 8 bits, as files hold them
     memory_saving: bool = True
     resnet: ResNetConfig = field(default_factory=ResNetConfig)
     unet: UNetConfig = field(default_factory=UNetConfig)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.eight_bit_fraction <= 1:
+            raise ValueError(f"eight_bit_fraction must lie in [0, 1], got {self.eight_bit_fraction}")
 
 
 def build_solver(config: FinetuneConfig) -> UnrolledSolver:
@@ -68,7 +73,8 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
         start = load_model(config.init_from).model
         if not isinstance(start, UnrolledSolver) or start.config.prox != config.prox:
             raise CheckpointError(f"{config.init_from} is not a {config.prox}-prox solver checkpoint")
-        if start.config == solver.config:
+        initial = dict(init_step_size=solver.config.init_step_size, init_shrinkage=solver.config.init_shrinkage)
+        if replace(start.config, **initial) == solver.config:
             solver.load_state_dict(start.state_dict())  # continue a run: flows, mu and lambda
         else:
             for mine, theirs in zip(solver.proxes, start.proxes):
@@ -106,6 +112,9 @@ class FinetuneObjective(ImageObjective):
         sigma = self.config.task.noise_sigma
         if sigma > 0:
             y = y + sigma * torch.randn(y.shape, generator=g, device=g.device)
+        if self.config.eight_bit_fraction > 0:
+            chosen = torch.rand(y.shape[0], 1, 1, 1, generator=g, device=g.device) < self.config.eight_bit_fraction
+            y = torch.where(chosen, quantize_8bit(y), y)
         return x, y
 
     def train_step(self, step: int) -> float:

@@ -23,8 +23,13 @@ class PretrainConfig(StageConfig):
     lr: float = 1e-3
     warmup_steps: int = 500
     max_grad_norm: float = 50.0
+    init_from: Path | None = None  # a GLOW checkpoint to continue from (its configuration wins)
 
     def glow_config(self) -> GlowConfig:
+        if self.init_from is not None:
+            from flowrestore.serialization import read_metadata
+
+            return GlowConfig(**read_metadata(self.init_from)["config"])
         return self.glow or preset(self.preset, channels=self.channels)
 
     def to_dict(self) -> dict:
@@ -57,7 +62,13 @@ class PretrainObjective(ImageObjective):
         return dequantize(self.batch(step, g), self.config.n_bits, g)
 
     def initialize(self) -> None:
-        """Data-dependent actnorm initialisation on the first batch (before any DDP wrapping)."""
+        """Data-dependent actnorm initialisation on the first batch (before any DDP wrapping),
+        or the weights of `init_from` (whose actnorms are initialised already)."""
+        if self.config.init_from is not None:
+            from flowrestore.serialization import load_model
+
+            self.model.load_state_dict(load_model(self.config.init_from).model.state_dict())
+            return
         with torch.no_grad():
             self.model(self._images(0))
 

@@ -1,0 +1,117 @@
+"""Train a shipped model further for a time budget, resuming its own run across sessions.
+
+A model's run folder (state_root/<name>) holds the loop's resumable state and a lineage
+file: the sha256 the run started from and those it has shipped since. A run continues only
+while the shipped file is one of those; when another file was shipped (e.g. from a GPU run),
+the old folder is set aside and a new run starts from the shipped weights.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from flowrestore.checkpoints import Entry, sha256_of
+from flowrestore.operators import TaskSpec
+from flowrestore.serialization import read_metadata
+from flowrestore.training import FinetuneConfig, LoopConfig, LoopResult, PretrainConfig, finetune, pretrain
+from flowrestore.training.loop import STATE_FILE
+
+LINEAGE = "lineage.json"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a model is trained further on one kind of device."""
+
+    batch_size: int
+    lr: float  # flow weights
+    lr_scalars: float  # step sizes and shrinkages (task models)
+    eval_every: int  # steps
+    val_limit: int  # the loop's own quick validation (the shipping decision uses the full set)
+    bf16: bool = False
+    seed: int = 1
+
+
+# CPU: the recipe of the shipped models' CPU continuation (docs/training.md); one thread each.
+# CUDA: larger batches with the learning rate scaled by sqrt(batch ratio); bf16 autocast.
+RECIPES: dict[tuple[str, str], Recipe] = {
+    ("cpu", "solver"): Recipe(batch_size=8, lr=1e-4, lr_scalars=1e-2, eval_every=40, val_limit=48),
+    ("cpu", "glow"): Recipe(batch_size=16, lr=1e-4, lr_scalars=0.0, eval_every=50, val_limit=96),
+    ("cuda", "solver"): Recipe(batch_size=64, lr=2.5e-4, lr_scalars=1e-2, eval_every=100, val_limit=256, bf16=True),
+    ("cuda", "glow"): Recipe(batch_size=128, lr=2.5e-4, lr_scalars=0.0, eval_every=200, val_limit=490, bf16=True),
+}
+
+
+# Per task, on top of the recipe. Denoising trains on half its measurements as 8-bit files hold
+# them (clipped, rounded): users' noisy images are such files (docs/training.md, "8-bit inputs").
+TASK_OPTIONS: dict[str, dict] = {"denoise": {"eight_bit_fraction": 0.5}}
+
+
+@dataclass(frozen=True)
+class Slice:
+    """What one training slice produced."""
+
+    name: str
+    run_dir: Path
+    best_path: Path | None
+    steps: int
+    seconds: float
+    device: str
+    resumed: bool
+    stop_reason: str
+
+
+def _lineage(run_dir: Path) -> dict:
+    path = run_dir / LINEAGE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def record_shipped(run_dir: Path, sha: str) -> None:
+    """Note that `sha` (a file shipped from this run) may continue this run."""
+    lineage = _lineage(run_dir)
+    lineage.setdefault("shipped", []).append(sha)
+    (run_dir / LINEAGE).write_text(json.dumps(lineage, indent=1))
+
+
+def _prepare(run_dir: Path, shipped_sha: str) -> bool:
+    """True to resume `run_dir`; otherwise it is set aside and a new run starts there."""
+    lineage = _lineage(run_dir)
+    if (run_dir / STATE_FILE).exists() and shipped_sha in [lineage.get("start"), *lineage.get("shipped", [])]:
+        return True
+    if run_dir.exists():
+        run_dir.rename(run_dir.with_name(f"{run_dir.name}.before-{time.strftime('%Y%m%d-%H%M%S')}"))
+    run_dir.mkdir(parents=True)
+    (run_dir / LINEAGE).write_text(json.dumps({"start": shipped_sha, "shipped": []}, indent=1))
+    return False
+
+
+def continue_model(entry: Entry, shipped: Path, prior: Path, data: Path, state_root: Path, seconds: float,
+                   device: str, callback=None) -> Slice:
+    """Train the model of registry `entry` (file `shipped`) for `seconds` more; `data` holds train/ and val/.
+
+    Task models train at the paper's Table I setting of their task; priors by likelihood.
+    """
+    run_dir = Path(state_root) / entry.name
+    resume = _prepare(run_dir, sha256_of(shipped))
+    recipe = RECIPES[(device.split(":")[0], entry.kind)]
+    loop = LoopConfig(batch_size=recipe.batch_size, time_limit=seconds, eval_every=recipe.eval_every,
+                      patience=1_000_000, seed=recipe.seed)
+    common = dict(train_dir=data / "train", val_dir=data / "val", out_dir=run_dir, loop=loop, device=device,
+                  bf16=recipe.bf16, val_limit=recipe.val_limit)
+    start = None if resume else shipped  # a resumed run takes every weight from its state
+    if entry.kind == "glow":
+        result: LoopResult = pretrain(
+            PretrainConfig(**common, init_from=start, lr=recipe.lr, warmup_steps=1), resume=resume, callback=callback
+        )
+    else:
+        architecture = read_metadata(shipped)["config"]
+        config = FinetuneConfig(**common, task=TaskSpec.default(entry.task_name), prior=prior, init_from=start,
+                                folds=architecture["folds"], shrink_last=architecture["shrink_last"],
+                                lr=recipe.lr, lr_scalars=recipe.lr_scalars, memory_saving=False,
+                                **TASK_OPTIONS.get(entry.task_name, {}))
+        result = finetune(config, resume=resume, callback=callback)
+    return Slice(entry.name, run_dir, result.best_path, result.step, result.seconds, device, resume,
+                 result.stop_reason)

@@ -1,0 +1,210 @@
+"""Continue and ship: train each shipped model further, keep it only if validation improves.
+
+For every model, in rounds: train a slice of the budget (resuming its own run), score the
+run's best checkpoint as fp16 on the validation folder with the benchmark's protocol, and
+compare it with the shipped file scored the same way. A better candidate is shipped in one
+transaction: its weights, both registry copies (sha256 and metrics, with test-set and anime
+numbers for the record) and the README's results table. The test set only reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from flowrestore.checkpoints import Entry, load_registry, sha256_of
+from flowrestore.serialization import load_model, read_metadata, save_model
+from flowrestore.shipping import readme, registry_file
+from flowrestore.shipping.continuation import Slice, continue_model, record_shipped
+from flowrestore.shipping.scores import Score, prior_score, solver_score
+from flowrestore.shipping.transaction import recover, replace_files
+
+MODELS = ("glow-denoise", "glow-inpaint", "glow-deblur", "celeba-prior")
+# What trained the files shipped before the pipeline recorded compute in them (docs/training.md).
+LEGACY_COMPUTE = {
+    "celeba-prior": [{"device": "NVIDIA H200", "seconds": 120}],
+    "glow-denoise": [{"device": "NVIDIA H200", "seconds": 49}, {"device": "cpu", "seconds": 5760}],
+    "glow-inpaint": [{"device": "NVIDIA H200", "seconds": 50}, {"device": "cpu", "seconds": 4200}],
+    "glow-deblur": [{"device": "NVIDIA H200", "seconds": 55}, {"device": "cpu", "seconds": 5760}],
+}
+Event = Callable[[dict], None]
+
+
+@dataclass(frozen=True)
+class ShipConfig:
+    root: Path  # the repository: flowrestore/ (package, weights, registry), checkpoints.toml, README.md
+    data: Path  # a folder with train/ and val/ (celeba64)
+    state_root: Path  # run folders and the score cache; keep it outside the repository
+    budget: float  # seconds of training in all, over every model and round
+    device: str = "cpu"
+    models: tuple[str, ...] = MODELS
+    shares: dict[str, float] = field(default_factory=dict)  # fraction of the budget per model (default equal)
+    rounds: int = 1
+    val_limit: int | None = None  # None: the whole validation folder
+    margin: float = 0.0  # a candidate must beat the shipped file by more than this (dB or bits/dim)
+    dry_run: bool = False  # score and decide, but ship nothing
+    report_sets: tuple[str, str] = ("celeba", "anime")  # test sets scored for the record (never for decisions)
+
+    def seconds_for(self, name: str) -> float:
+        share = self.shares.get(name, 1.0 / len(self.models))
+        return self.budget * share / self.rounds
+
+    @property
+    def registries(self) -> list[Path]:
+        return [self.root / "flowrestore" / "checkpoints.toml", self.root / "checkpoints.toml"]
+
+
+class ScoreCache:
+    """Scores by (file sha256, what was measured), kept in state_root so reruns skip them."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.values = json.loads(path.read_text()) if path.exists() else {}
+
+    def get(self, key: str, compute: Callable[[], Score]) -> Score:
+        if key not in self.values:
+            self.values[key] = compute().__dict__
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps(self.values, indent=1))
+        return Score(**self.values[key])
+
+
+def _score(entry: Entry, path: Path, dataset: str, config: ShipConfig, cache: ScoreCache,
+           limit: int | None) -> Score:
+    key = f"{sha256_of(path)}|{dataset}|{limit}"
+    if entry.kind == "glow":
+        return cache.get(key, lambda: prior_score(path, dataset, config.device, limit))
+    return cache.get(key, lambda: solver_score(path, entry.name, entry.task_name, dataset, config.device, limit))
+
+
+def _compute_of(name: str, path: Path) -> list[dict]:
+    return read_metadata(path).get("compute", LEGACY_COMPUTE.get(name, []))
+
+
+def _device_label(device: str) -> str:
+    return torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else "cpu"
+
+
+def _export(slice_: Slice, out: Path) -> None:
+    """The run's best checkpoint as fp16 with a compute ledger: the start file's plus this run's."""
+    ckpt = load_model(slice_.best_path)
+    lineage = json.loads((slice_.run_dir / "lineage.json").read_text())
+    extra = {k: v for k, v in ckpt.metadata.items() if k not in ("kind", "config", "format")}
+    extra["compute"] = lineage.get("base_compute", []) + [
+        {"device": s["device"], "seconds": s["seconds"]} for s in lineage.get("slices", [])
+    ]
+    save_model(out, ckpt.model, extra=extra, dtype=torch.float16)
+
+
+def _note_slice(slice_: Slice, shipped: Path) -> None:
+    path = slice_.run_dir / "lineage.json"
+    lineage = json.loads(path.read_text())
+    lineage.setdefault("base_compute", _compute_of(slice_.name, shipped))
+    lineage.setdefault("slices", []).append({"device": _device_label(slice_.device),
+                                             "seconds": round(slice_.seconds, 1), "until_step": slice_.steps})
+    path.write_text(json.dumps(lineage, indent=1))
+
+
+def _metrics(entry: Entry, candidate: Path, val: Score, config: ShipConfig, cache: ScoreCache) -> dict:
+    compute = read_metadata(candidate).get("compute", [])
+    test_set, anime_set = config.report_sets
+    test = _score(entry, candidate, test_set, config, cache, None)
+    if entry.kind == "glow":
+        return {"test_bpd": round(test.value, 4), "val_bpd": round(val.value, 4),
+                "dataset": "celeba64/test (489)", "compute": compute}
+    anime = _score(entry, candidate, anime_set, config, cache, None)
+    return {
+        "psnr": round(test.value, 3), "ssim": round(test.ssim, 4), "psnr_ci95": round(test.ci95, 3),
+        "val_psnr": round(val.value, 3), "anime_psnr": round(anime.value, 3), "dataset": "bundled celeba (489)",
+        "command": "flowrestore benchmark --dataset celeba --method glow", "compute": compute,
+    }
+
+
+def ship(entry: Entry, candidate: Path, metrics: dict, config: ShipConfig) -> str:
+    """Put `candidate` in place of the entry's bundled file and update both registries and the
+    README, all in one transaction; returns the new sha256."""
+    data = candidate.read_bytes()
+    sha = sha256_of(candidate)
+    with _locked(config.root):  # two pipelines may share a repository
+        return _ship_locked(entry, candidate, data, sha, metrics, config)
+
+
+@contextlib.contextmanager
+def _locked(root: Path):
+    with open(root / ".shipping.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _ship_locked(entry: Entry, candidate: Path, data: bytes, sha: str, metrics: dict, config: ShipConfig) -> str:
+    head, rows = registry_file.read(config.registries[0])
+    task = {"task": entry.task} if entry.task else {}
+    if entry.kind == "solver":
+        from flowrestore.operators import TaskSpec
+
+        task = {"task": TaskSpec.from_dict(read_metadata(candidate)["task"]).to_dict()}
+    rows = registry_file.update_row(rows, entry.name, sha256=sha, metrics=metrics, **task)
+    text = registry_file.render(head, rows).encode()
+    readme_path = config.root / "README.md"
+    contents = {config.root / "flowrestore" / entry.file: data, **{p: text for p in config.registries}}
+    if readme_path.exists():
+        contents[readme_path] = readme.replace_block(readme_path.read_text(encoding="utf-8"), rows).encode()
+    replace_files(config.root, contents)
+    return sha
+
+
+def consider(entry: Entry, slice_: Slice, config: ShipConfig, cache: ScoreCache, emit: Event) -> dict:
+    """Score the slice's best checkpoint against the shipped file and ship it if better."""
+    shipped = config.root / "flowrestore" / entry.file
+    if slice_.best_path is None:
+        return {"event": "kept", "name": entry.name, "why": "the run has no checkpoint yet"}
+    candidate = slice_.run_dir / "candidate-fp16.safetensors"
+    _export(slice_, candidate)
+    before = _score(entry, shipped, str(config.data / "val"), config, cache, config.val_limit)
+    after = _score(entry, candidate, str(config.data / "val"), config, cache, config.val_limit)
+    decision = {"name": entry.name, "metric": after.metric, "shipped": round(before.value, 4),
+                "candidate": round(after.value, 4), "images": after.images}
+    if not after.better_than(before, config.margin):
+        return {"event": "kept", **decision}
+    if config.dry_run:
+        return {"event": "would ship", **decision}
+    emit({"event": "scoring", "name": entry.name, "on": "test and anime sets (report only)"})
+    metrics = _metrics(entry, candidate, after, config, cache)
+    sha = ship(entry, candidate, metrics, config)
+    record_shipped(slice_.run_dir, sha)
+    return {"event": "shipped", **decision, "sha256": sha, "test": metrics.get("psnr", metrics.get("test_bpd"))}
+
+
+def run(config: ShipConfig, emit: Event = lambda e: None) -> list[dict]:
+    """Train, score and ship, round after round; returns the decisions."""
+    note = recover(config.root)
+    if note:
+        emit({"event": "recovered", "note": note})
+    cache = ScoreCache(config.state_root / "scores.json")
+    decisions = []
+    for round_ in range(config.rounds):
+        for name in config.models:
+            entries = load_registry(config.registries[0])  # re-read: a shipment changes sha256s
+            entry = entries[name]
+            prior = config.root / "flowrestore" / entries["celeba-prior"].file
+            shipped = config.root / "flowrestore" / entry.file
+            seconds = config.seconds_for(name)
+            emit({"event": "training", "name": name, "round": round_ + 1, "seconds": seconds})
+            started = time.monotonic()
+            slice_ = continue_model(entry, shipped, prior, config.data, config.state_root, seconds, config.device)
+            _note_slice(slice_, shipped)
+            decision = consider(entry, slice_, config, cache, emit)
+            decision["wall_seconds"] = round(time.monotonic() - started, 1)
+            decisions.append(decision)
+            emit(decision)
+    return decisions

@@ -1,0 +1,60 @@
+"""Score a candidate checkpoint as the benchmark does: PSNR for task models, bits/dim for priors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from flowrestore.benchmark.datasets import load_images
+from flowrestore.benchmark.harness import BenchmarkConfig, run_benchmark
+from flowrestore.benchmark.report import summarize
+from flowrestore.flow.glow import bits_per_dim
+from flowrestore.serialization import load_model
+
+
+@dataclass(frozen=True)
+class Score:
+    metric: str  # "psnr" (higher is better) or "bpd" (lower is better)
+    value: float
+    ssim: float | None = None
+    images: int = 0
+    ci95: float | None = None  # half-width of the benchmark's 95% (Student-t) interval of the mean
+
+    def better_than(self, other: "Score | None", margin: float = 0.0) -> bool:
+        """Whether this score beats `other` by more than `margin` (in its own units)."""
+        if other is None:
+            return True
+        if self.metric == "psnr":
+            return self.value > other.value + margin
+        return self.value < other.value - margin
+
+
+def solver_score(path: Path, name: str, task: str, dataset: str, device: str = "cpu", limit: int | None = None,
+                 batch_size: int = 64) -> Score:
+    """Mean PSNR/SSIM of the task model at `path` on its Table I setting, through the benchmark
+    itself (the same seeded measurements as `flowrestore benchmark --method glow`)."""
+    config = BenchmarkConfig(experiment="table1", dataset=dataset, tasks=(task,), methods=("glow",), limit=limit,
+                             device=device, batch_size=batch_size, examples=0)
+    result = run_benchmark(config, checkpoints={name: Path(path)})
+    cells = [c for c in summarize(result) if c.method == "glow"]
+    if not cells:
+        raise RuntimeError(f"the benchmark did not run {path}: {'; '.join(result.notes)}")
+    (cell,) = cells
+    return Score("psnr", cell.psnr, cell.ssim, cell.n, cell.psnr_ci)
+
+
+@torch.no_grad()
+def prior_score(path: Path, dataset: str, device: str = "cpu", limit: int | None = None, seed: int = 0) -> Score:
+    """Bits per dimension of the prior at `path` on 8-bit images, dequantised with a fixed seed."""
+    prior = load_model(path, device).model.eval()
+    images = load_images(dataset, limit).images  # (N, C, H, W) in [0, 1], multiples of 1/255
+    g = torch.Generator().manual_seed(seed)
+    total = 0.0
+    for start in range(0, images.shape[0], 128):
+        x = images[start : start + 128]
+        x = (torch.round(x * 255) + torch.rand(x.shape, generator=g)) / 256
+        dims = x[0].numel()
+        total += float(bits_per_dim(prior.log_prob(x.to(device)), dims).sum())
+    return Score("bpd", total / images.shape[0], images=images.shape[0])

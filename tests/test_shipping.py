@@ -1,0 +1,128 @@
+"""Continue-and-ship: the registry written from values, all-or-nothing file replacement, and the
+pipeline shipping a candidate only when validation improves (tiny models, a few seconds)."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+from cli_fixtures import save_tiny, sha256, single_thread
+from helpers import write_images
+
+from flowrestore.checkpoints import load_registry
+from flowrestore.shipping import readme, registry_file, transaction
+from flowrestore.shipping.pipeline import ShipConfig, run
+
+HEAD = "# a registry\n# with comments\n"
+
+
+def test_registry_round_trip_keeps_header_values_and_order(tmp_path):
+    rows = [
+        {"name": "a", "kind": "glow", "architecture": 'x "quoted"', "file": "w/a.safetensors", "sha256": "ab",
+         "metrics": {"test_bpd": 4.25, "compute": [{"device": "cpu", "seconds": 60.5}]}},
+        {"name": "b", "kind": "solver", "task": {"task": "deblur", "blur_sigma": 5.0, "blur_kernel": 5},
+         "hub": {"repo_id": "o/r", "filename": "b.safetensors", "revision": "abc"}, "sha256": ""},
+    ]
+    path = tmp_path / "checkpoints.toml"
+    path.write_text(registry_file.render(HEAD, rows))
+    head, back = registry_file.read(path)
+    assert head == HEAD and back == rows
+    changed = registry_file.update_row(back, "b", sha256="ff", metrics={"psnr": 30.5})
+    assert changed[1]["sha256"] == "ff" and changed[1]["task"] == rows[1]["task"] and back[1]["sha256"] == ""
+    with pytest.raises(KeyError):
+        registry_file.update_row(back, "c", sha256="0")
+    with pytest.raises(ValueError, match="finite"):
+        registry_file.render(HEAD, [{"name": "a", "metrics": {"psnr": float("nan")}}])
+
+
+def test_the_shipped_registry_renders_to_itself():
+    """The writer reproduces the bundled registry's values exactly (and both copies are equal)."""
+    package = Path(__file__).resolve().parents[1] / "flowrestore" / "checkpoints.toml"
+    head, rows = registry_file.read(package)
+    assert tomllib.loads(registry_file.render(head, rows)) == tomllib.loads(package.read_text())
+
+
+def test_transaction_replaces_all_files_or_none(tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("old a"), b.write_text("old b")
+    transaction.replace_files(tmp_path, {a: b"new a", b: b"new b"})
+    assert (a.read_text(), b.read_text()) == ("new a", "new b")
+    assert not list(tmp_path.glob("*.staged")) and not (tmp_path / ".shipping-journal.json").exists()
+
+    # interrupted after staging, before the commit point: recovery rolls back
+    (tmp_path / "a.txt.staged").write_text("half")
+    assert "discarded 1" in transaction.recover(tmp_path)
+    assert a.read_text() == "new a" and not list(tmp_path.glob("*.staged"))
+
+    # interrupted after the commit point, one file moved: recovery finishes the rest
+    (tmp_path / "b.txt.staged").write_text("newer b")
+    (tmp_path / ".shipping-journal.json").write_text(
+        json.dumps([[str(tmp_path / "a.txt.staged"), str(a)], [str(tmp_path / "b.txt.staged"), str(b)]])
+    )
+    assert "finished" in transaction.recover(tmp_path)
+    assert b.read_text() == "newer b" and a.read_text() == "new a"
+    assert transaction.recover(tmp_path) is None
+
+
+def test_readme_block_is_rendered_from_registry_rows():
+    rows = [{"name": "glow-deblur", "kind": "solver", "task": {"task": "deblur"},
+             "metrics": {"psnr": 30.0, "psnr_ci95": 0.2, "val_psnr": 30.1, "anime_psnr": 25.0,
+                         "compute": [{"device": "cpu", "seconds": 7200}, {"device": "cpu", "seconds": 1800}]}}]
+    text = f"intro\n{readme.BEGIN}\nold table\n{readme.END}\noutro\n"
+    out = readme.replace_block(text, rows)
+    assert "old table" not in out and out.startswith("intro\n") and out.endswith("outro\n")
+    assert "**30.00 ± 0.20 dB**" in out and "40.55 dB" in out and "-10.55 dB" in out and "cpu 2.5 h" in out
+    with pytest.raises(ValueError, match="markers"):
+        readme.replace_block("no markers", rows)
+
+
+def _repository(tmp_path: Path) -> Path:
+    """A repository with the tiny prior and a tiny denoiser registered, and a README with markers."""
+    root = tmp_path / "repo"
+    weights = root / "flowrestore" / "weights"
+    weights.mkdir(parents=True)
+    prior, solver = save_tiny(weights / "prior.safetensors", None), save_tiny(weights / "denoise.safetensors")
+    rows = [
+        {"name": "celeba-prior", "kind": "glow", "architecture": "tiny", "file": "weights/prior.safetensors",
+         "sha256": sha256(prior), "metrics": {}},
+        {"name": "glow-denoise", "kind": "solver", "architecture": "tiny",
+         "task": {"task": "denoise", "noise_sigma": 0.2, "box": 19, "blur_sigma": 5.0},
+         "file": "weights/denoise.safetensors", "sha256": sha256(solver), "metrics": {"psnr": 1.0}},
+    ]
+    text = registry_file.render(HEAD, rows)
+    (root / "flowrestore" / "checkpoints.toml").write_text(text)
+    (root / "checkpoints.toml").write_text(text)
+    (root / "README.md").write_text(f"# x\n{readme.BEGIN}\n{readme.END}\n")
+    return root
+
+
+@pytest.mark.parametrize("margin, shipped", [(-1e9, True), (1e9, False)])
+def test_pipeline_ships_only_what_beats_the_shipped_file_on_validation(tmp_path, margin, shipped):
+    root = _repository(tmp_path)
+    data = tmp_path / "data"
+    write_images(data / "train", 16), write_images(data / "val", 4, seed=1)
+    before = {p.name: p.read_bytes() for p in (root / "flowrestore" / "weights").iterdir()}
+    config = ShipConfig(root=root, data=data, state_root=tmp_path / "state", budget=2.0, device="cpu",
+                        models=("glow-denoise",), margin=margin, report_sets=(str(data / "val"), str(data / "val")))
+    with single_thread():
+        (decision,) = run(config)
+    assert decision["event"] == ("shipped" if shipped else "kept"), decision
+    entry = load_registry(root / "flowrestore" / "checkpoints.toml")["glow-denoise"]
+    weights = root / "flowrestore" / "weights" / "denoise.safetensors"
+    assert (root / "checkpoints.toml").read_text() == (root / "flowrestore" / "checkpoints.toml").read_text()
+    assert entry.sha256 == sha256(weights)  # the registry always matches the file
+    if shipped:
+        assert weights.read_bytes() != before["denoise.safetensors"]
+        assert entry.metrics["val_psnr"] == pytest.approx(decision["candidate"], abs=1e-3)
+        assert entry.metrics["compute"] and entry.task["blur_kernel"] == 5  # the full TaskSpec is recorded
+        assert "`glow-denoise`" in (root / "README.md").read_text()
+        # the next call resumes the same run (its lineage knows the shipped file)
+        with single_thread():
+            (again,) = run(config)
+        lineage = json.loads((tmp_path / "state" / "glow-denoise" / "lineage.json").read_text())
+        assert len(lineage["slices"]) == 2 and lineage["shipped"]
+    else:
+        assert weights.read_bytes() == before["denoise.safetensors"]
+        assert entry.metrics == {"psnr": 1.0}
