@@ -15,7 +15,7 @@ Boundary choices (the models are fully convolutional but need H and W to be mult
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from flowrestore.errors import MaskSizeError
 from flowrestore.imageio import ImageData, as_stored
 from flowrestore.metrics import psnr, ssim
+from flowrestore.noise_level import estimate_sigma
 from flowrestore.operators import CENTRE, TaskSpec, centre_box_mask, measure_each
 
 Progress = Callable[[int, int], None]  # (images done, images in all)
@@ -33,6 +34,8 @@ Progress = Callable[[int, int], None]  # (images done, images in all)
 class Restoration:
     image: ImageData  # the restored image, in the input's file layout
     measurement: Tensor  # (3, H, W): what the solver was given (the input, or the simulated y)
+    sigma: float | None = None  # the noise level a noise-conditioned model was given
+    sigma_estimated: bool = False  # ... estimated from the image (no --sigma)
     psnr: float | None = None  # against the input, in degrade mode only
     ssim: float | None = None
     comparison: Tensor | None = None  # (3, H, W'): measurement | restored [| reference]
@@ -86,8 +89,14 @@ def simulate(x: Tensor, task: TaskSpec, mask: Tensor | None, seeds: Sequence[int
     return measure_each(x, operator, task.noise_sigma, list(seeds))
 
 
-def solve(model: nn.Module, y: Tensor, task: TaskSpec, mask: Tensor | None = None) -> Tensor:
-    """x_hat (B, 3, H, W) in [0, 1] from measurements y (B, 3, H, W) of any size."""
+def noise_conditioned(model: nn.Module) -> bool:
+    """Whether `model` restores at a noise level it is given (docs/method.md, noise conditioning)."""
+    return bool(getattr(getattr(model, "config", None), "noise_conditioned", False))
+
+
+def solve(model: nn.Module, y: Tensor, task: TaskSpec, mask: Tensor | None = None, sigma=None) -> Tensor:
+    """x_hat (B, 3, H, W) in [0, 1] from measurements y (B, 3, H, W) of any size; `sigma` (a number
+    or one per image) is the noise level a noise-conditioned model restores at."""
     height, width = y.shape[-2:]
     pads = padding(height, width, model.size_multiple)
     observed = observed_mask(task, mask, height, width)
@@ -97,7 +106,7 @@ def solve(model: nn.Module, y: Tensor, task: TaskSpec, mask: Tensor | None = Non
         observed = pad(observed, pads)
     operator = task.operator(height + pads[2] + pads[3], width + pads[0] + pads[1], observed).to(y.device)
     with torch.no_grad():
-        x_hat = model(pad(y, pads), operator)
+        x_hat = model(pad(y, pads), operator, sigma=sigma) if noise_conditioned(model) else model(pad(y, pads), operator)
     return crop(x_hat, pads).clamp(0, 1)
 
 
@@ -132,6 +141,7 @@ def restore_images(
     compare: bool = False,
     batch_size: int = 8,
     progress: Progress | None = None,
+    sigma: float | None = None,
 ) -> list[Restoration]:
     """Restore `images` (same-size ones batched together) with `model` for `task`.
 
@@ -139,6 +149,9 @@ def restore_images(
     match every image's size. With `degrade`, the images are treated as clean references:
     each is measured with its own noise seed (`seeds`, default 0, 1, 2, ...), restored and
     scored (PSNR, and SSIM when scikit-image is installed) in its file's layout.
+
+    A noise-conditioned model restores at `sigma`; without it, at the task's noise level in
+    degrade mode and otherwise at the level estimated from each image (`noise_level`).
     """
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")
@@ -155,14 +168,30 @@ def restore_images(
             # Gray images are measured on their one channel, as a gray camera would see them.
             channels = 1 if images[batch[0]].gray else 3
             y = simulate(x[:, :channels], task, mask, [seeds[i] for i in batch]).expand_as(x).contiguous()
-        x_hat = solve(model, y, task, mask).cpu()
+        levels, estimated = _noise_levels(model, y, task, sigma, degrade)
+        x_hat = solve(model, y, task, mask, levels).cpu()
         y = y.cpu()
         for j, i in enumerate(batch):
-            results[i] = _result(images[i], x_hat[j], y[j], degrade, compare)
+            result = _result(images[i], x_hat[j], y[j], degrade, compare)
+            if levels is not None:
+                result = replace(result, sigma=float(levels[j]), sigma_estimated=estimated)
+            results[i] = result
         done += len(batch)
         if progress is not None:
             progress(done, len(images))
     return results  # type: ignore[return-value]
+
+
+def _noise_levels(model: nn.Module, y: Tensor, task: TaskSpec, sigma: float | None,
+                  degrade: bool) -> tuple[Tensor | None, bool]:
+    """The noise level per image (B,) for a noise-conditioned model, and whether it was estimated."""
+    if not noise_conditioned(model):
+        return None, False
+    if sigma is not None:
+        return torch.full((y.shape[0],), float(sigma)), False
+    if degrade:
+        return torch.full((y.shape[0],), task.noise_sigma), False
+    return estimate_sigma(y.cpu()).clamp_min(1e-3), True
 
 
 def _result(image: ImageData, x_hat: Tensor, y: Tensor, degrade: bool, compare: bool) -> Restoration:

@@ -114,4 +114,15 @@ def checkpoint_dir(tmp_path_factory) -> Path:
         for task in ("denoise", "inpaint", "deblur"):
             save_tiny(folder / f"tiny-{task}.safetensors", task)
         save_tiny(folder / "tiny-prior.safetensors", None)
+        save_tiny_conditioned(folder / "tiny-denoise-sigma.safetensors")
     return folder
+
+
+def save_tiny_conditioned(path: Path) -> Path:
+    """A tiny noise-conditioned denoiser whose shrinkage grows with sigma."""
+    prior = tiny_solver().proxes[0].flow
+    solver = UnrolledSolver.from_prior(prior, SolverConfig(folds=2, noise_conditioned=True)).eval()
+    with torch.no_grad():
+        solver.shrinkage_slope.fill_(1.0)
+    save_model(path, solver, extra={"task": TaskSpec.default("denoise").to_dict(), "sigma_range": [0.02, 0.3]})
+    return path

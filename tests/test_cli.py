@@ -264,3 +264,37 @@ def test_restore_warns_when_the_operator_is_not_the_checkpoints(tmp_path, run):
     assert other.exit_code == 0, other.output
     assert "trained for deblur sigma_b=5; restoring deblur sigma_b=5 (31x31 periodic)" in other.stderr
     assert "outside its training" in other.stderr
+
+
+def _noisy_face(tmp_path, sigma, name="noisy.png"):
+    from flowrestore.operators import gaussian_noise, quantize_8bit
+
+    yy, xx = np.mgrid[0:32, 0:32] / 32
+    clean = torch.from_numpy(np.stack([0.3 + 0.4 * xx, 0.4 + 0.2 * yy, 0.5 + 0.1 * np.sin(5 * xx)])).float()
+    noisy = quantize_8bit(clean + gaussian_noise(tuple(clean.shape), sigma, 3))
+    return write_image(tmp_path / name, (noisy.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+
+
+def test_restore_without_sigma_estimates_it_and_with_sigma_uses_it(tmp_path, run):
+    source = _noisy_face(tmp_path, 0.1)
+    estimated = run("restore", source, "-o", tmp_path / "est.png", model="denoise-sigma")
+    assert estimated.exit_code == 0, estimated.output
+    (level,) = [float(w) for line in estimated.stderr.splitlines() if "estimated noise sigma" in line
+                for w in line.split() if w.replace(".", "").isdigit()][:1]
+    assert 0.08 < level < 0.12
+    given = run("restore", source, "-o", tmp_path / "given.png", "--sigma", "0.1", model="denoise-sigma")
+    assert given.exit_code == 0 and "estimated" not in given.stderr
+    other = run("restore", source, "-o", tmp_path / "other.png", "--sigma", "0.25", model="denoise-sigma")
+    a, b, c = (np.asarray(Image.open(tmp_path / f"{n}.png"), dtype=float) for n in ("est", "given", "other"))
+    assert np.abs(a - b).mean() < np.abs(c - b).mean()  # sigma steers the result
+    assert np.abs(c - b).mean() > 0.5
+
+
+def test_restore_sigma_outside_the_trained_range_warns_and_nonsense_is_refused(tmp_path, run):
+    source = _noisy_face(tmp_path, 0.1)
+    outside = run("restore", source, "-o", tmp_path / "o.png", "--sigma", "0.5", model="denoise-sigma")
+    assert outside.exit_code == 0 and "trained for noise sigma 0.02 to 0.3; 0.5 is outside" in outside.stderr
+    for bad in ("1", "1.5", "-0.1"):
+        fails(run("restore", source, "-o", tmp_path / "x.png", "--sigma", bad, model="denoise-sigma"), "noise sigma")
+    fixed = run("restore", source, "-o", tmp_path / "f.png", "--sigma", "0.1", model="denoise")
+    assert fixed.exit_code == 0 and "one noise level it was trained for" in fixed.stderr

@@ -158,3 +158,62 @@ def test_memory_saving_keeps_one_image_per_fold(op_name, tmp_path):
         kept[folds] = _bytes_kept_for_backward(solver, y, op, tmp_path)
     image = x.numel() * x.element_size()
     assert (kept[4] - kept[2]) / 2 < 1.25 * image, f"bytes kept: {kept}, one image: {image}"
+
+
+def _conditioned(x, slopes=(0.0, 0.0)):
+    solver = UnrolledSolver.from_prior(
+        _prior(x), SolverConfig(folds=3, init_step_size=0.7, init_shrinkage=0.2, noise_conditioned=True)
+    )
+    with torch.no_grad():
+        solver.step_size_slope.fill_(slopes[0])
+        solver.shrinkage_slope.fill_(slopes[1])
+    return solver
+
+
+def test_noise_conditioned_solver_at_the_reference_level_is_the_plain_solver(float64):
+    x = torch.rand(2, 3, 8, 8)
+    y = measure(x, Denoise(), 0.2, seed=1)
+    plain = UnrolledSolver.from_prior(_prior(x), SolverConfig(folds=3, init_step_size=0.7, init_shrinkage=0.2))
+    conditioned = _conditioned(x, slopes=(0.3, -0.5))
+    conditioned.load_state_dict(plain.state_dict(), strict=False)
+    with torch.no_grad():
+        assert torch.allclose(conditioned(y, Denoise(), sigma=0.2), plain(y, Denoise()), atol=1e-12)
+        assert not torch.allclose(conditioned(y, Denoise(), sigma=0.1), plain(y, Denoise()), atol=1e-6)
+        # one sigma per image: each image is restored as if alone
+        both = conditioned(y, Denoise(), sigma=torch.tensor([0.1, 0.3]))
+        assert torch.allclose(both[1:], conditioned(y[1:], Denoise(), sigma=0.3), atol=1e-12)
+    with pytest.raises(ValueError, match="pass sigma"):
+        conditioned(y, Denoise())
+    with pytest.raises(ValueError, match="positive"):
+        conditioned(y, Denoise(), sigma=0.0)
+
+
+@pytest.mark.parametrize("slopes", [(0.4, 0.8), (-0.3, -0.6)])
+def test_fold_parameters_are_positive_and_monotone_in_sigma(float64, slopes):
+    x = torch.rand(1, 3, 8, 8)
+    solver = _conditioned(x, slopes)
+    sigma = torch.tensor([0.02, 0.05, 0.1, 0.2, 0.3])
+    mu, lam = solver.fold_parameters(solver.log_ratio(sigma, 5, x))
+    assert mu.shape == lam.shape == (5, 3) and (mu > 0).all() and (lam > 0).all()
+    for values, slope in ((mu, slopes[0]), (lam, slopes[1])):
+        steps = values.diff(dim=0)
+        assert ((steps > 0) if slope > 0 else (steps < 0)).all()
+    mu_ref, lam_ref = solver.fold_parameters(None)
+    assert torch.allclose(mu[3], mu_ref[0]) and torch.allclose(lam[3], lam_ref[0])
+
+
+def test_noise_conditioned_memory_saving_gradients_equal_plain_autograd(float64):
+    x = torch.rand(2, 3, 8, 8)
+    y = measure(x, Denoise(), 0.1, seed=1)
+    solver = _conditioned(x, slopes=(0.2, 0.4))
+    grads = {}
+    for saving in (False, True):
+        solver.memory_saving = saving
+        solver.zero_grad()
+        loss = ((solver(y, Denoise(), sigma=torch.tensor([0.08, 0.15])) - x) ** 2).sum()
+        loss.backward()
+        grads[saving] = {n: p.grad.clone() for n, p in solver.named_parameters() if p.grad is not None}
+    assert grads[True].keys() == grads[False].keys() >= {"step_size_slope", "shrinkage_slope"}
+    for name, g in grads[False].items():
+        assert (g - grads[True][name]).norm() / g.norm().clamp_min(1e-30) < 1e-8, name
+        assert g.abs().sum() > 0, name

@@ -175,3 +175,21 @@ def test_finetune_can_train_on_measurements_as_8_bit_files_hold_them(folders, tm
 def test_finetune_refuses_a_fraction_outside_0_1(folders, tmp_path):
     with pytest.raises(ValueError, match="eight_bit_fraction"):
         FinetuneConfig(train_dir=folders[0], task=TaskSpec.default("denoise"), eight_bit_fraction=1.5)
+
+
+def test_noise_conditioned_finetune_starts_from_a_plain_denoiser_and_learns_slopes(folders, tmp_path):
+    prior = pretrain(_pretrain_config(folders, tmp_path / "prior", steps=1))
+    train, val = folders
+    common = dict(train_dir=train, val_dir=val, task=TaskSpec("denoise", noise_sigma=0.2), prior=prior.best_path,
+                  folds=2, image_size=16, lr=1e-3, device="cpu")
+    plain = finetune(FinetuneConfig(**common, out_dir=tmp_path / "plain", loop=LoopConfig(batch_size=8, max_steps=2)))
+    aware = finetune(FinetuneConfig(**common, out_dir=tmp_path / "aware", init_from=plain.best_path,
+                                    sigma_range=(0.02, 0.3), loop=LoopConfig(batch_size=8, max_steps=4)))
+    model = load_model(aware.best_path)
+    assert model.model.config.noise_conditioned and model.metadata["sigma_range"] == [0.02, 0.3]
+    start = load_model(plain.best_path).model
+    assert model.model.step_size_slope.abs().sum() > 0  # the slopes trained
+    # mu and lambda started from the plain model's (its raw values moved only by training)
+    assert (model.model.step_size_raw - start.step_size_raw).abs().max() < 0.2
+    with pytest.raises(ValueError, match="sigma_range"):
+        FinetuneConfig(**common, sigma_range=(0.3, 0.1))

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from flowrestore.benchmark.classical import CLASSICAL
 from flowrestore.benchmark.map import LatentMAP, MapConfig
+from flowrestore.noise_level import estimate_sigma
 from flowrestore.operators import LinearOperator, TaskSpec
 from flowrestore.serialization import load_model
 
@@ -61,6 +62,8 @@ METHODS: dict[str, Method] = {
                ("inpaint", "deblur"), "unet-pretrained-{task}"),
         Method("pnp", "GLOW prox, plug-and-play", "learned", TASKS, "pnp-{task}"),
         Method("glow", "GLOW prox (proposed)", "learned", TASKS, "glow-{task}"),
+        # The same checkpoint; a noise-conditioned one is told sigma (above) or estimates it here.
+        Method("glow-est", "GLOW prox, sigma estimated", "learned", ("denoise",), "glow-{task}"),
     ]
 }
 
@@ -85,10 +88,16 @@ def adjoint(y: Tensor, operator: LinearOperator) -> Tensor:
     return operator.back_project(y)
 
 
-def _no_grad(model: nn.Module) -> Restorer:
+def _no_grad(model: nn.Module, sigma: float | None = None, estimate: bool = False) -> Restorer:
+    """A restorer calling `model`; a noise-conditioned one gets `sigma`, or estimates it per image."""
+    conditioned = bool(getattr(getattr(model, "config", None), "noise_conditioned", False))
+
     def restore(y: Tensor, operator: LinearOperator) -> Tensor:
         with torch.no_grad():
-            return model(y, operator)
+            if not conditioned:
+                return model(y, operator)
+            level = estimate_sigma(y.cpu()).clamp_min(1e-3).to(y.device) if estimate else sigma
+            return model(y, operator, sigma=level)
 
     return restore
 
@@ -147,4 +156,6 @@ def build(
             raise ValueError(f"checkpoint {ckpt_name} was trained for {spec.task}, not {setting.task}")
         if spec != trained:
             info["note"] = f"{ckpt_name} was trained at {spec.label()}, not {trained.label()}"
-    return _no_grad(ckpt.model), info
+    if name == "glow-est" and not getattr(ckpt.model.config, "noise_conditioned", False):
+        raise Unavailable(f"{ckpt_name} is not noise-conditioned, so it has no use for an estimated sigma")
+    return _no_grad(ckpt.model, setting.noise_sigma, estimate=name == "glow-est"), info

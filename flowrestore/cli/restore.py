@@ -54,7 +54,11 @@ def command(
     task: TaskOption = None,
     sigma: Annotated[
         Optional[float],
-        typer.Option("--sigma", "-s", help="Noise std in [0, 1] (of pixel values in [0, 1]) for --degrade."),
+        typer.Option(
+            "--sigma", "-s",
+            help="Noise std on the [0, 1] pixel scale. Steers a noise-aware model (estimated from each "
+            "image when omitted) and sets the simulated noise of --degrade.",
+        ),
     ] = None,
     mask: Annotated[
         Optional[Path],
@@ -116,8 +120,8 @@ def command(
             note(warning)
     if mask is not None and spec.task != "inpaint":
         raise ValueError(f"--mask applies to inpainting only, but the task is {spec.task}")
-    if sigma is not None and not degrade:
-        note("note: --sigma only sets the simulated noise of --degrade; the model was trained for one level")
+    for text in sigma_notes(loaded, spec_name, spec, sigma, degrade):
+        note(text)
 
     observed = read_mask(mask) if mask is not None else None
     images = [read_image(p) for p in paths]
@@ -132,13 +136,14 @@ def command(
     # From the file name, as in the benchmark: an image gets the same measurement in both,
     # whatever else is in the run and however it is batched.
     seeds = [image_seed(p.name, seed) for p in paths]
-    results = _run(loaded.model, images, spec, observed, degrade, seeds, compare, batch_size)
+    results = _run(loaded.model, images, spec, observed, degrade, seeds, compare, batch_size, sigma)
     elapsed = time.perf_counter() - started
 
     for result, target, figure in zip(results, targets, figures):
         write_image(target, result.image, overwrite=force)
         if figure is not None:
             write_rgb(figure, result.comparison, overwrite=force)
+    _print_sigmas(paths, results)
     if degrade:
         _print_scores(paths, results)
     rate = len(images) / elapsed if elapsed > 0 else float("inf")
@@ -149,11 +154,43 @@ def command(
     )
 
 
-def _run(model, images, spec, observed, degrade, seeds, compare, batch_size):
+def sigma_notes(loaded, name: str, spec, sigma: float | None, degrade: bool) -> list[str]:
+    """What to tell the user about the noise level before restoring."""
+    from flowrestore.restore import noise_conditioned
+
+    if spec.task != "denoise" and not noise_conditioned(loaded.model):
+        return []
+    if noise_conditioned(loaded.model):
+        low, high = loaded.metadata.get("sigma_range", (None, None))
+        if sigma is not None and low is not None and not low <= sigma <= high:
+            return [f"warning: {name} was trained for noise sigma {low:g} to {high:g}; {sigma:g} is outside"]
+        return []
+    trained = (loaded.metadata.get("task") or {}).get("noise_sigma")
+    if sigma is not None and not degrade and trained is not None and abs(sigma - trained) > 1e-9:
+        return [f"note: {name} restores at the one noise level it was trained for (sigma {trained:g}); "
+                "--checkpoint glow-denoise-sigma adapts to --sigma"]
+    return []
+
+
+def _print_sigmas(paths, results) -> None:
+    """The noise level each image was restored at, when a noise-conditioned model estimated it."""
+    estimated = [(p, r.sigma) for p, r in zip(paths, results) if r.sigma_estimated]
+    if not estimated:
+        return
+    if len(estimated) <= 8:
+        for path, level in estimated:
+            info(f"estimated noise sigma {level:.3f} (of [0, 1] pixel values): {path.name}")
+        return
+    levels = [level for _, level in estimated]
+    info(f"estimated noise sigma {min(levels):.3f} to {max(levels):.3f} (mean {sum(levels) / len(levels):.3f}) "
+         f"over {len(levels)} images; pass --sigma to set it")
+
+
+def _run(model, images, spec, observed, degrade, seeds, compare, batch_size, sigma=None):
     """restore_images, with a progress bar on stderr when there are enough images to watch."""
     from flowrestore.restore import restore_images
 
-    kwargs = dict(degrade=degrade, seeds=seeds, compare=compare, batch_size=batch_size)
+    kwargs = dict(degrade=degrade, seeds=seeds, compare=compare, batch_size=batch_size, sigma=sigma)
     if len(images) < PROGRESS_FROM:
         return restore_images(model, images, spec, observed, **kwargs)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

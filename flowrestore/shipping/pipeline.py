@@ -187,7 +187,8 @@ def consider(entry: Entry, slice_: Slice, config: ShipConfig, cache: ScoreCache,
 
 def run(config: ShipConfig, emit: Event = lambda e: None) -> list[dict]:
     """Train, score and ship, round after round; returns the decisions."""
-    note = recover(config.root)
+    with _locked(config.root):
+        note = recover(config.root)
     if note:
         emit({"event": "recovered", "note": note})
     cache = ScoreCache(config.state_root / "scores.json")

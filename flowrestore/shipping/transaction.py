@@ -34,7 +34,10 @@ def _apply(moves: list[tuple[str, str]]) -> None:
 
 
 def recover(root: Path) -> str | None:
-    """Finish or roll back an interrupted transaction under `root`; says which, or None."""
+    """Finish or roll back an interrupted transaction under `root`; says which, or None.
+
+    Call it holding the shipping lock: staged files of a transaction in progress look like
+    those of an interrupted one."""
     journal = _journal(root)
     if journal.exists():
         moves = json.loads(journal.read_text())

@@ -16,14 +16,24 @@ from flowrestore.solver.invertible import Decode, Encode, State, invertible_chai
 
 
 class Shrink:
-    """z -> z / (1 + lambda) on every latent tensor (eq. 10); invertible for a fixed lambda."""
+    """z -> z / (1 + lambda) on every latent tensor (eq. 10); invertible for a fixed lambda.
 
-    def __init__(self, shrinkage_raw: nn.Parameter, fold: int):
+    lambda = softplus(raw[fold]), or softplus(raw[fold] + slope[fold] * log_ratio) per image for a
+    noise-conditioned solver (log_ratio = log(sigma / sigma_ref), shape (B,)).
+    """
+
+    def __init__(self, shrinkage_raw: nn.Parameter, fold: int, slope: nn.Parameter | None = None,
+                 log_ratio: Tensor | None = None):
         self.raw = shrinkage_raw
         self.fold = fold
+        self.slope = slope
+        self.log_ratio = log_ratio
 
     def factor(self) -> Tensor:
-        return 1 + nn.functional.softplus(self.raw[self.fold])
+        if self.slope is None:
+            return 1 + nn.functional.softplus(self.raw[self.fold])
+        lam = nn.functional.softplus(self.raw[self.fold] + self.slope[self.fold] * self.log_ratio)
+        return (1 + lam)[:, None, None, None]
 
     def forward(self, state: State) -> State:
         f = self.factor()
@@ -34,7 +44,7 @@ class Shrink:
         return tuple(z * f for z in state)
 
     def parameters(self) -> list[nn.Parameter]:
-        return [self.raw]
+        return [self.raw] if self.slope is None else [self.raw, self.slope]
 
 
 class FlowProx(nn.Module):

@@ -42,6 +42,8 @@ class SolverConfig:
     shrink_last: bool = True
     init_step_size: float = 1.0
     init_shrinkage: float = 0.05
+    noise_conditioned: bool = False  # mu_k and lambda_k depend on the noise level (docs/method.md, extension)
+    reference_sigma: float = 0.2  # the noise level at which the conditioned parameters equal the plain ones
 
     def __post_init__(self) -> None:
         if self.folds < 1:
@@ -72,6 +74,10 @@ class UnrolledSolver(nn.Module):
         self.shrinkage_raw = nn.Parameter(torch.full((config.folds,), _inverse_softplus(config.init_shrinkage)))
         if config.prox != "glow":
             self.shrinkage_raw.requires_grad_(False)
+        if config.noise_conditioned:
+            # mu_k(sigma) = softplus(a_k + b_k log(sigma / sigma_ref)), likewise lambda_k; b = 0 at start
+            self.step_size_slope = nn.Parameter(torch.zeros(config.folds))
+            self.shrinkage_slope = nn.Parameter(torch.zeros(config.folds))
 
     @classmethod
     def from_prior(cls, prior: Glow, config: SolverConfig, memory_saving: bool = True) -> "UnrolledSolver":
@@ -96,6 +102,25 @@ class UnrolledSolver(nn.Module):
         """lambda_k > 0, shape (K,)."""
         return nn.functional.softplus(self.shrinkage_raw)
 
+    def log_ratio(self, sigma, batch: int, like: Tensor) -> Tensor | None:
+        """log(sigma / sigma_ref) per image, shape (B,), for a noise-conditioned solver; else None."""
+        if not self.config.noise_conditioned:
+            return None
+        if sigma is None:
+            raise ValueError("this model restores at a given noise level: pass sigma (restore --sigma, or estimate it)")
+        sigma = torch.as_tensor(sigma, dtype=like.dtype, device=like.device).reshape(-1).expand(batch)
+        if (sigma <= 0).any():
+            raise ValueError(f"the noise level must be positive, got {sigma.min().item():g}")
+        return torch.log(sigma / self.config.reference_sigma)
+
+    def fold_parameters(self, log_ratio: Tensor | None) -> tuple[Tensor, Tensor]:
+        """(mu, lambda) per image and fold, shape (B, K); (1, K) without conditioning."""
+        if log_ratio is None:
+            return self.step_size[None], self.shrinkage[None]
+        t = log_ratio[:, None]
+        return (nn.functional.softplus(self.step_size_raw + self.step_size_slope * t),
+                nn.functional.softplus(self.shrinkage_raw + self.shrinkage_slope * t))
+
     @property
     def size_multiple(self) -> int:
         return self.proxes[0].size_multiple
@@ -113,31 +138,43 @@ class UnrolledSolver(nn.Module):
         with torch.no_grad():  # g_1(0) is the same image for every measurement: decode it once
             return flow.decode(flow.zeros_latent(1, h, w, like=x_adj)).expand(b, -1, -1, -1)
 
-    def data_step(self, x: Tensor, y: Tensor, operator: LinearOperator, fold: int) -> Tensor:
+    def data_step(self, x: Tensor, y: Tensor, operator: LinearOperator, fold: int,
+                  log_ratio: Tensor | None = None) -> Tensor:
         operator = operator.at_fold(fold, self.config.folds)
-        return x - self.step_size[fold] * operator.A_adjoint(operator.residual(x, y))
+        if log_ratio is None:
+            mu = self.step_size[fold]
+        else:
+            mu = nn.functional.softplus(self.step_size_raw[fold] + self.step_size_slope[fold] * log_ratio)
+            mu = mu[:, None, None, None]
+        return x - mu * operator.A_adjoint(operator.residual(x, y))
 
-    def _data_step_for_training(self, x: Tensor, y: Tensor, operator: LinearOperator, fold: int) -> Tensor:
+    def _data_step_for_training(self, x: Tensor, y: Tensor, operator: LinearOperator, fold: int,
+                                log_ratio: Tensor | None) -> Tensor:
         if not (self.memory_saving and torch.is_grad_enabled()):
-            return self.data_step(x, y, operator, fold)
+            return self.data_step(x, y, operator, fold, log_ratio)
         # Autograd would keep each fold's residual A^T(Ax - y), an image, for d/d(mu).
         # Recompute it in the backward pass from x instead: x is the previous fold's output,
         # which that fold's invertible chain keeps anyway, so a fold costs one stored image.
         return checkpoint(
-            self.data_step, x, y, operator, fold, use_reentrant=False, preserve_rng_state=False
+            self.data_step, x, y, operator, fold, log_ratio, use_reentrant=False, preserve_rng_state=False
         )
 
-    def prox_step(self, x_tilde: Tensor, fold: int) -> Tensor:
+    def prox_step(self, x_tilde: Tensor, fold: int, log_ratio: Tensor | None = None) -> Tensor:
         if self.config.prox != "glow":
             return self.prox(fold)(x_tilde)
         if fold == self.config.folds - 1 and not self.config.shrink_last:
             return x_tilde  # g_K(f_K(x_tilde)) without shrinkage is the identity
-        return self.prox(fold)(x_tilde, Shrink(self.shrinkage_raw, fold), self.memory_saving)
+        slope = self.shrinkage_slope if log_ratio is not None else None
+        shrink = Shrink(self.shrinkage_raw, fold, slope, log_ratio)
+        return self.prox(fold)(x_tilde, shrink, self.memory_saving)
 
-    def forward(self, y: Tensor, operator: LinearOperator, return_all: bool = False):
+    def forward(self, y: Tensor, operator: LinearOperator, return_all: bool = False, sigma=None):
+        """x_hat from y; `sigma` (a number or one per image) is the noise level, used by
+        noise-conditioned solvers and ignored by the others."""
+        log_ratio = self.log_ratio(sigma, y.shape[0], y)
         x = self.initial_guess(y, operator)
         estimates = [x]
         for fold in range(self.config.folds):
-            x = self.prox_step(self._data_step_for_training(x, y, operator, fold), fold)
+            x = self.prox_step(self._data_step_for_training(x, y, operator, fold, log_ratio), fold, log_ratio)
             estimates.append(x)
         return estimates if return_all else x

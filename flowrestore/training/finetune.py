@@ -21,6 +21,7 @@ from flowrestore.training.objective import ImageObjective, StageConfig, autocast
 # Where the data step starts: mu = 1 makes x_tilde = y for denoising, which would cut
 # every fold but the last off from the output; 0.5 averages estimate and measurement.
 INITIAL_STEP_SIZE = {"denoise": 0.5, "inpaint": 1.0, "deblur": 1.0}
+TRAINABLE = ("all", "fold-parameters", "slopes")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +39,8 @@ class FinetuneConfig(StageConfig):
     lr_scalars: float = 1e-2  # step sizes mu and shrinkages lambda (paper)
     max_grad_norm: float | None = 10.0
     eight_bit_fraction: float = 0.0  # share of training measurements clipped and rounded to 8 bits, as files hold them
+    sigma_range: tuple[float, float] | None = None  # train one noise-conditioned model on sigma ~ U(range)
+    trainable: str = "all"  # "all", "fold-parameters" (mu, lambda and slopes), "slopes" (only the sigma slopes)
     memory_saving: bool = True
     resnet: ResNetConfig = field(default_factory=ResNetConfig)
     unet: UNetConfig = field(default_factory=UNetConfig)
@@ -45,6 +48,24 @@ class FinetuneConfig(StageConfig):
     def __post_init__(self) -> None:
         if not 0 <= self.eight_bit_fraction <= 1:
             raise ValueError(f"eight_bit_fraction must lie in [0, 1], got {self.eight_bit_fraction}")
+        if self.trainable not in TRAINABLE:
+            raise ValueError(f"trainable must be one of {', '.join(TRAINABLE)}, got {self.trainable!r}")
+        if self.trainable == "slopes" and self.sigma_range is None:
+            raise ValueError("trainable='slopes' needs sigma_range (only noise-conditioned models have slopes)")
+        if self.sigma_range is not None:
+            low, high = self.sigma_range
+            if not 0 < low < high < 1:
+                raise ValueError(f"sigma_range must satisfy 0 < low < high < 1, got {self.sigma_range}")
+            if self.prox != "glow":
+                raise ValueError("noise conditioning is built for the GLOW prox")
+
+    def validation_levels(self, n: int) -> list[float]:
+        """The noise level of each of n validation images: the task's, or 4 levels across sigma_range."""
+        if self.sigma_range is None:
+            return [self.task.noise_sigma] * n
+        low, high = self.sigma_range
+        levels = [low + (high - low) * i / 3 for i in range(4)]
+        return [levels[i % 4] for i in range(n)]
 
 
 def build_solver(config: FinetuneConfig) -> UnrolledSolver:
@@ -55,6 +76,8 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
         shrink_last=config.shrink_last,
         init_step_size=INITIAL_STEP_SIZE[config.task.task],
         init_shrinkage=config.init_shrinkage,
+        noise_conditioned=config.sigma_range is not None,
+        reference_sigma=config.task.noise_sigma or 0.2,
     )
     if config.prox == "glow":
         if config.prior is None:
@@ -73,9 +96,14 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
         start = load_model(config.init_from).model
         if not isinstance(start, UnrolledSolver) or start.config.prox != config.prox:
             raise CheckpointError(f"{config.init_from} is not a {config.prox}-prox solver checkpoint")
-        initial = dict(init_step_size=solver.config.init_step_size, init_shrinkage=solver.config.init_shrinkage)
+        initial = dict(init_step_size=solver.config.init_step_size, init_shrinkage=solver.config.init_shrinkage,
+                       noise_conditioned=solver.config.noise_conditioned,
+                       reference_sigma=solver.config.reference_sigma)
         if replace(start.config, **initial) == solver.config:
-            solver.load_state_dict(start.state_dict())  # continue a run: flows, mu and lambda
+            # continue a run: flows, mu and lambda (a plain start leaves a conditioned model's slopes at 0)
+            missing, unexpected = solver.load_state_dict(start.state_dict(), strict=False)
+            if unexpected or set(missing) - {"step_size_slope", "shrinkage_slope"}:
+                raise CheckpointError(f"{config.init_from} does not fit this solver ({unexpected or missing})")
         else:
             for mine, theirs in zip(solver.proxes, start.proxes):
                 mine.load_state_dict(theirs.state_dict())  # e.g. a denoiser's prox for another task
@@ -94,6 +122,14 @@ class FinetuneObjective(ImageObjective):
         self.model = build_solver(config).to(ctx.device)
         self.net = self.model
         scalars = [self.model.step_size_raw, self.model.shrinkage_raw]
+        slopes = [self.model.step_size_slope, self.model.shrinkage_slope] if self.model.config.noise_conditioned else []
+        if config.trainable != "all":
+            self.model.proxes.requires_grad_(False)
+        if config.trainable == "slopes":
+            # mu and lambda at the reference level stay as they are: there the model is unchanged
+            for p in scalars:
+                p.requires_grad_(False)
+        scalars += slopes
         network = [p for p in self.model.proxes.parameters() if p.requires_grad]
         groups = [{"params": [p for p in scalars if p.requires_grad], "lr": config.lr_scalars}]
         if network:
@@ -102,26 +138,42 @@ class FinetuneObjective(ImageObjective):
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: 1.0)
         # Fixed validation pairs: the same noise every evaluation.
         x_val = data.to_unit(self.val)
-        seeds = list(range(10_000, 10_000 + x_val.shape[0]))
-        self.val_pairs = (x_val, measure_each(x_val, self.operator, config.task.noise_sigma, seeds))
+        levels = config.validation_levels(x_val.shape[0])
+        y_val = torch.cat([
+            measure_each(x_val[i : i + 1], self.operator, level, [10_000 + i]) for i, level in enumerate(levels)
+        ]) if x_val.shape[0] else x_val
+        self.val_sigma = torch.tensor(levels, device=ctx.device)
+        self.val_pairs = (x_val, y_val)
+
+    def _sigma(self, n: int, g: torch.Generator) -> torch.Tensor:
+        """The noise level of each training image, shape (n, 1, 1, 1)."""
+        if self.config.sigma_range is None:
+            return torch.full((n, 1, 1, 1), self.config.task.noise_sigma, device=g.device)
+        low, high = self.config.sigma_range
+        return low + (high - low) * torch.rand(n, 1, 1, 1, generator=g, device=g.device)
 
     def _pair(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y, _ = self._triple(step)
+        return x, y
+
+    def _triple(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(clean x, measurement y, noise level per image (B,)) for a training step."""
         g = self.generator(step)
         x = data.to_unit(self.batch(step, g))
         y = self.operator.measure_clean(x)
-        sigma = self.config.task.noise_sigma
-        if sigma > 0:
+        sigma = self._sigma(x.shape[0], g)
+        if self.config.sigma_range is not None or self.config.task.noise_sigma > 0:
             y = y + sigma * torch.randn(y.shape, generator=g, device=g.device)
         if self.config.eight_bit_fraction > 0:
             chosen = torch.rand(y.shape[0], 1, 1, 1, generator=g, device=g.device) < self.config.eight_bit_fraction
             y = torch.where(chosen, quantize_8bit(y), y)
-        return x, y
+        return x, y, sigma.flatten()
 
     def train_step(self, step: int) -> float:
-        x, y = self._pair(step)
+        x, y, sigma = self._triple(step)
         self.model.train()
         with autocast(self.ctx.device, self.config.bf16):
-            x_hat = self.net(y, self.operator)
+            x_hat = self.net(y, self.operator, sigma=sigma)
         loss = torch.mean((x_hat.float() - x) ** 2)
         self.optimize(loss, self.config.max_grad_norm)
         return float(loss.detach())
@@ -133,7 +185,8 @@ class FinetuneObjective(ImageObjective):
         psnr, mse = [], []
         for start in range(0, x_val.shape[0], 128):
             x, y = x_val[start : start + 128], y_val[start : start + 128]
-            err = ((self.model(y, self.operator).clamp(0, 1) - x) ** 2).flatten(1).mean(1)
+            x_hat = self.model(y, self.operator, sigma=self.val_sigma[start : start + 128])
+            err = ((x_hat.clamp(0, 1) - x) ** 2).flatten(1).mean(1)
             mse.append(err)
             psnr.append(-10 * torch.log10(err.clamp_min(1e-12)))
         return {
@@ -144,7 +197,10 @@ class FinetuneObjective(ImageObjective):
         }
 
     def extra_metadata(self) -> dict:
-        return {"task": self.config.task.to_dict()}
+        extra = {"task": self.config.task.to_dict()}
+        if self.config.sigma_range is not None:
+            extra["sigma_range"] = list(self.config.sigma_range)
+        return extra
 
 
 def finetune(config: FinetuneConfig, resume: bool = False, callback: Callback | None = None) -> LoopResult:
