@@ -22,12 +22,12 @@ from PIL import Image
 
 from flowrestore.flow import bits_per_dim
 from flowrestore.operators import TaskSpec, measure_each
+from flowrestore.tasks import TASKS
 from flowrestore.serialization import load_model, save_model
 from flowrestore.training import FinetuneConfig, LoopConfig, LoopResult, PretrainConfig, TrainingError, finetune, pretrain
 from flowrestore.training.data import load_folder
 from flowrestore.training.pretrain import dequantize
 
-TASKS = ("denoise", "inpaint", "deblur")
 
 
 def grid(rows: list[torch.Tensor], path: Path) -> None:

@@ -20,11 +20,11 @@ from flowrestore.benchmark.classical import CLASSICAL
 from flowrestore.benchmark.map import LatentMAP, MapConfig
 from flowrestore.noise_level import estimate_sigma
 from flowrestore.operators import LinearOperator, TaskSpec
+from flowrestore.tasks import TASKS
 from flowrestore.serialization import load_model
 
 Restorer = Callable[[Tensor, LinearOperator], Tensor]
 PRIOR_CHECKPOINT = "celeba-prior"
-TASKS = ("denoise", "inpaint", "deblur")
 PIP_NAMES = {"skimage": "scikit-image"}  # module -> distribution, where they differ
 
 

@@ -17,16 +17,10 @@ def _registry(ctx: typer.Context):
 
 
 def _task_label(task: dict | None) -> str:
-    """A short label from the registry's task table (not TaskSpec.label: `list` stays torch-free)."""
-    if not task:
-        return "-"
-    name = task.get("task", "?")
-    detail = {
-        "denoise": f"sigma={task.get('noise_sigma', 0):g}",
-        "inpaint": f"{task.get('box', '?')}x{task.get('box', '?')} box",
-        "deblur": f"sigma_b={task.get('blur_sigma', '?'):g}" if "blur_sigma" in task else "",
-    }.get(name, "")
-    return f"{name} {detail}".strip()
+    """The registry's task as TaskSpec labels it ("-" for priors)."""
+    from flowrestore.tasks import TaskSpec
+
+    return TaskSpec.from_dict(task).label() if task else "-"
 
 
 @app.command("list")

@@ -10,10 +10,11 @@ from typing import Annotated, Optional
 
 import typer
 
-# The same names as flowrestore.operators.TASKS and flowrestore.devices.CHOICES (a test keeps
-# them equal). Values are plain strings checked by the library, so that a wrong one is a
-# one-line error with exit code 1 like every other user error.
-TASKS = ("denoise", "inpaint", "deblur")
+# Values are plain strings checked by the library, so that a wrong one is a one-line error with
+# exit code 1 like every other user error. flowrestore.tasks imports no torch.
+from flowrestore.tasks import TASKS  # noqa: E402
+
+# The same names as flowrestore.devices.CHOICES (a test keeps them equal).
 DEVICES = ("auto", "cpu", "cuda")
 
 TaskOption = Annotated[

@@ -1,4 +1,4 @@
-"""Measurement operators (A and its adjoint) and seeded measurements."""
+"""Measurement operators (A and its adjoint) and seeded measurements; TaskSpec (flowrestore.tasks)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from flowrestore.operators.blur import Blur, gaussian_kernel
 from flowrestore.operators.denoise import Denoise
 from flowrestore.operators.inpaint import Inpaint, centre_box_mask
 from flowrestore.operators.measurement import gaussian_noise, image_seed, measure, measure_each, quantize_8bit
-from flowrestore.operators.task import TASKS, TaskSpec
+from flowrestore.tasks import TASKS, TaskSpec
 
 __all__ = [
     "TASKS",

@@ -20,8 +20,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from flowrestore.operators.base import LinearOperator
-
-BOUNDARIES = ("zero", "periodic")
+from flowrestore.tasks import BOUNDARIES
 
 
 def gaussian_kernel(sigma: float, size: int | None = None) -> Tensor:

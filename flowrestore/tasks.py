@@ -1,18 +1,22 @@
-"""A restoration task as plain values (which operator, its parameters, the noise level)."""
+"""A restoration task as plain values (which operator, its parameters, the noise level).
+
+Importing this module does not import torch (the CLI's --help and `checkpoints list` stay fast);
+`TaskSpec.operator` builds the torch operator when asked.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING
 
-from torch import Tensor
+if TYPE_CHECKING:
+    from torch import Tensor
 
-from flowrestore.operators.base import LinearOperator
-from flowrestore.operators.blur import BOUNDARIES, Blur
-from flowrestore.operators.denoise import Denoise
-from flowrestore.operators.inpaint import Inpaint, centre_box_mask
+    from flowrestore.operators.base import LinearOperator
 
 TASKS = ("denoise", "inpaint", "deblur")
+BOUNDARIES = ("zero", "periodic")  # of the blur: zero padding of the centred image, or circular
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ class TaskSpec:
 
     def operator(self, height: int, width: int, mask: Tensor | None = None) -> LinearOperator:
         """A for an H x W image; `mask` (1 = observed) replaces the centre box when inpainting."""
+        from flowrestore.operators import Blur, Denoise, Inpaint, centre_box_mask
+
         if self.task == "denoise":
             return Denoise()
         if self.task == "inpaint":
