@@ -9,7 +9,7 @@ import torch
 
 from flowrestore.flow.glow import Glow
 from flowrestore.operators.measurement import measure_each, quantize_8bit
-from flowrestore.operators.task import TaskSpec
+from flowrestore.tasks import TaskSpec
 from flowrestore.serialization import CheckpointError, load_model
 from flowrestore.solver.prox import ResNetConfig, UNetConfig
 from flowrestore.solver.unrolled import SolverConfig, UnrolledSolver
