@@ -1,4 +1,4 @@
-"""Image files to tensors and back: the only place flowrestore touches pixels on disk.
+"""Image files to tensors and back, for `restore` (the benchmark and training read their folders themselves).
 
 Reads PNG, JPEG, WebP and TIFF in grayscale, RGB or with alpha, at 8 or 16 bits per
 channel. The shipped models are RGB, so every image becomes a (3, H, W) float tensor in

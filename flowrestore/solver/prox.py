@@ -6,7 +6,7 @@ the flow prox also takes the fold's shrinkage factor 1 + lambda_k.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -177,7 +177,3 @@ def build_prox(kind: str, config) -> nn.Module:
     if kind == "unet":
         return UNetProx(config)
     raise ValueError(f"unknown prox {kind!r}; choose one of {', '.join(PROX_KINDS)}")
-
-
-def config_to_dict(config) -> dict:
-    return asdict(config)
