@@ -57,3 +57,16 @@ def load_state(path: Path) -> dict:
     with safe_open(str(path), framework="pt") as f:
         skeleton = json.loads(f.metadata()["state"])
     return _unflatten(skeleton, load_file(str(path)))
+
+
+def saved_config(path: Path) -> dict | None:
+    """The run configuration saved with a state (None for states written without one),
+    read from the metadata alone: no tensor is loaded."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        skeleton = json.loads(f.metadata()["state"])
+    for key, value in skeleton.get("__dict__", []):
+        if key == "config":
+            return _unflatten(value, {})
+    return None
