@@ -130,7 +130,9 @@ def _read_header(path: Path) -> tuple[dict, dict[str, tuple[int, ...]]]:
             raise MetadataError(f"its metadata is a {type(meta).__name__}, not a JSON object")
         model_config(meta)
         check_task(meta)
-    except (json.JSONDecodeError, MetadataError) as e:
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path} is not a usable flowrestore checkpoint: its metadata is not JSON ({e})") from e
+    except MetadataError as e:
         raise CheckpointError(f"{path} is not a usable flowrestore checkpoint: {e}") from e
     return meta, shapes
 

@@ -186,6 +186,8 @@ ERRORS = {
     "one file for several": (["EXTRA", "-o", "one.png"], "denoise", ["is one file but there are 2 inputs"]),
     "unknown output format": (["-o", "out.bmp"], "denoise", ["use a .png, .jpg, .webp or .tif"]),
     "unknown device": (["--device", "tpu"], "denoise", ["unknown device 'tpu'"]),
+    "empty checkpoint": (["--checkpoint", ""], None, ["--checkpoint is empty"]),
+    "missing inputs named together": (["gone1.png", "gone2.png"], "denoise", ["2 inputs", "gone1.png", "gone2.png"]),
 }
 
 

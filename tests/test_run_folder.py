@@ -79,6 +79,12 @@ def test_temporary_files_left_by_a_kill_are_removed_at_the_next_start(folder, tm
     assert not any(p.exists() for p in stale) and (tmp_path / "notes.tmp").exists()
 
 
+def test_an_unreadable_state_is_a_one_line_error(folder, tmp_path):
+    tmp_path.joinpath("state.safetensors").write_bytes(b"killed")
+    with pytest.raises(TrainingError, match="not a readable training state .* --force"):
+        pretrain(_config(folder, tmp_path), resume=True)
+
+
 def test_a_divergence_before_any_checkpoint_says_none_was_written(folder, tmp_path, monkeypatch):
     monkeypatch.setattr(pretrain_module.PretrainObjective, "train_step", lambda self, step: math.nan)
     with pytest.raises(TrainingError, match="no checkpoint was written") as error:

@@ -74,6 +74,8 @@ def command(
     registry = ctx.obj.registry if ctx.obj else None
     if task is not None:
         task_spec(None, task, sigma, blur_sigma, box)  # reject bad values before any work
+    if checkpoint is not None and not checkpoint.strip():
+        raise ValueError("--checkpoint is empty; give a registry name, a .safetensors path or an hf:// address")
     if checkpoint is None and task is None:
         raise ValueError("give --task (denoise, inpaint or deblur) or --checkpoint")
     if mask is not None and box is not None:

@@ -125,7 +125,7 @@ def run(
         if done:
             emit({"event": "finished", "step": step, "reason": done})
             return LoopResult(step=step, best=best, last=history[-1] if history else None,
-                              stop_reason=f"already finished: {done}; nothing trained", seconds=0.0,
+                              stop_reason="already finished, nothing trained", seconds=0.0,
                               history=history, best_path=_best_path(run_dir, best),
                               model=getattr(objective, "model", None))
 
