@@ -10,7 +10,8 @@ Before a download, one HEAD request (no retries) asks the endpoint for the file 
 at most FLOWRESTORE_HUB_TIMEOUT seconds (default 10) for an answer, so an endpoint that
 accepts connections and never answers, or refuses them, fails in that time with a message
 that names it, and "not found (404)" reads differently from "could not reach". Only then does
-huggingface_hub download, with the same timeout and its retry warnings kept off the terminal.
+huggingface_hub download: its metadata request with the same timeout, the transfer with its own
+HF_HUB_DOWNLOAD_TIMEOUT, and its retry warnings kept off the terminal.
 """
 
 from __future__ import annotations
