@@ -79,3 +79,7 @@ class HubError(FlowrestoreError):
 
 class DeviceError(FlowrestoreError):
     pass
+
+
+class TrainingError(FlowrestoreError):
+    """Training cannot start or go on (a run in the way, a changed configuration, divergence)."""

@@ -89,6 +89,7 @@ class BenchmarkResult:
     built: dict[str, dict]  # "setting / method" -> what the method was built from
     checkpoints: dict[str, Path]  # the ones loaded
     notes: list[str]
+    skipped: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (method, reason) -> settings
 
 
 @dataclass(frozen=True)
@@ -230,4 +231,5 @@ def run_benchmark(
         built=built,
         checkpoints={n: Path(checkpoints[n]) for n in sorted(cache)},
         notes=notes,
+        skipped=skipped,
     )
