@@ -18,7 +18,8 @@ from flowrestore.flow.glow import Glow, GlowConfig
 from flowrestore.solver.unrolled import SolverConfig, UnrolledSolver
 
 KINDS = ("glow", "solver")
-TASK_FIELDS = {"task": str, "noise_sigma": float, "box": int, "blur_sigma": float}
+TASK_FIELDS = {"task": str, "noise_sigma": float, "box": int, "blur_sigma": float, "blur_kernel": int,
+               "blur_boundary": str}
 
 
 class MetadataError(ValueError):
@@ -74,10 +75,10 @@ def check_task(meta: dict) -> None:
         ok = isinstance(value, str) if expected is str else numeric and (expected is float or float(value).is_integer())
         if not ok or (numeric and not math.isfinite(value)):
             raise MetadataError(f"its task field {key} is {value!r}, not a {expected.__name__}")
-    from flowrestore.operators import TaskSpec
+    from flowrestore.tasks import TaskSpec
 
     try:
-        TaskSpec(**task)
+        TaskSpec.from_dict(task)
     except (TypeError, ValueError) as e:
         raise MetadataError(f"its task is invalid ({e})") from e
 
