@@ -17,6 +17,7 @@ from typing import Callable, Protocol
 
 from flowrestore.errors import TrainingError
 from flowrestore.training.rundir import BEST_FILE, LAST_FILE, STATE_FILE
+from flowrestore.training import metrics_log
 from flowrestore.training.state import load_state, save_state
 
 __all__ = ["BEST_FILE", "LAST_FILE", "STATE_FILE", "LoopConfig", "LoopResult", "TrainingError", "run"]
@@ -89,6 +90,19 @@ def total_steps(config: LoopConfig, n_train: int) -> int:
     raise ValueError("give --max-steps, --epochs or --time-limit so training knows when to stop")
 
 
+def _log_row(run_dir: Path, objective, config: LoopConfig, step: int, per_epoch: int, score: float,
+             since_eval: dict, seconds: float) -> None:
+    """One metrics.csv row: the mean training loss since the last evaluation, the monitored score."""
+    now = time.monotonic()
+    images = (step - since_eval["first"]) * config.batch_size
+    metrics_log.append(run_dir, {
+        "step": step, "epoch": round(step / per_epoch, 4),
+        "train_loss": since_eval["loss"] / max(since_eval["steps"], 1),
+        "monitor": objective.monitor, "value": score, "lr": metrics_log.learning_rates(objective),
+        "images_per_s": round(images / max(now - since_eval["start"], 1e-9), 3), "seconds": round(seconds, 1),
+    })
+
+
 def run(
     objective: Objective,
     config: LoopConfig,
@@ -143,8 +157,11 @@ def run(
     last_tick, last_step = start, step
     stop_reason = "finished"
     last_metrics = None
+    since_eval = {"loss": 0.0, "steps": 0, "start": start, "first": step}  # for metrics.csv
     while step < total:
         loss = objective.train_step(step)
+        since_eval["loss"] += loss
+        since_eval["steps"] += 1
         if not math.isfinite(loss):
             raise TrainingError(f"the loss became {loss} at step {step}; {_what_is_left(run_dir, best)}")
         step += 1
@@ -164,6 +181,9 @@ def run(
             if is_main:
                 objective.export(run_dir / LAST_FILE, last_metrics)
             save()
+            if is_main:
+                _log_row(run_dir, objective, config, step, per_epoch, score, since_eval, now - start)
+            since_eval = {"loss": 0.0, "steps": 0, "start": now, "first": step}
             emit({"event": "eval", "step": step, "metrics": last_metrics, "best": best})
             if bad_evals >= config.patience:
                 stop_reason = "early stopping"

@@ -19,7 +19,7 @@ from flowrestore.errors import TrainingError
 STATE_FILE = "state.safetensors"
 BEST_FILE = "best.safetensors"
 LAST_FILE = "last.safetensors"
-RUN_FILES = (BEST_FILE, LAST_FILE, STATE_FILE)
+RUN_FILES = (BEST_FILE, LAST_FILE, STATE_FILE, "metrics.csv")
 
 # Keys of StageConfig.to_dict() (dotted for nested values) a resumed run may change.
 # Resources may change (device, bf16, memory saving: the same gradients up to rounding), and so may
