@@ -247,6 +247,11 @@ def test_checkpoints_list_and_show(run):
     fields = json.loads(shown.stdout)
     assert fields["task"]["box"] == 19 and fields["weights"] != "missing" and fields["hub"] is None
     fails(run("checkpoints", "show", "nope", device=None), "unknown checkpoint 'nope'")
+    as_json = run("checkpoints", "list", "--json", device=None)
+    assert as_json.exit_code == 0, as_json.output
+    entries = json.loads(as_json.stdout)  # stdout is one JSON document
+    assert [e["name"] for e in entries] == ["celeba-prior", "glow-denoise", "glow-inpaint", "glow-deblur"]
+    assert entries[2] == fields
 
 
 def test_a_broken_registry_is_one_line_and_exit_1(tmp_path, run):
