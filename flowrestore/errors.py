@@ -79,3 +79,11 @@ class HubError(FlowrestoreError):
 
 class DeviceError(FlowrestoreError):
     pass
+
+
+class ImageTooLargeError(FlowrestoreError):
+    """An image above the pixel limit of one restore (flowrestore.resources)."""
+
+
+class OutOfMemoryError(FlowrestoreError):
+    """The computer ran out of memory while restoring; the message names the remedy."""

@@ -21,7 +21,7 @@ from flowrestore.cli.options import (
 )
 from flowrestore.cli.ui import info, note, stdout
 
-PROGRESS_FROM = 4  # images; fewer finish before a bar would be worth drawing
+PROGRESS_FROM = 4  # images or tiles; fewer finish before a bar would be worth drawing
 
 
 def task_spec(base: dict | None, task: str | None, sigma, blur_sigma, box, blur_kernel=None, blur_boundary=None):
@@ -85,6 +85,12 @@ def command(
         bool, typer.Option("--compare", help="Also write <name>_compare.png: measurement | restored [| reference].")
     ] = False,
     seed: SeedOption = 0,
+    tile: Annotated[
+        int, typer.Option("--tile", help="Images larger than this many pixels a side are restored in overlapping tiles.")
+    ] = 512,
+    tile_pad: Annotated[
+        int, typer.Option("--tile-pad", help="Pixels of context along each inner side of a tile, left out of the blend.")
+    ] = 48,
 ) -> None:
     """Restore noisy, masked or blurred images (each written next to its input by default)."""
     from flowrestore.checkpoints import default_checkpoint, load
@@ -92,7 +98,10 @@ def command(
     from flowrestore.imageio import check_writable, read_image, read_mask, write_image, write_rgb
     from flowrestore.paths import comparison_paths, expand_inputs, plan_outputs
 
+    from flowrestore.tiling import Tiling
+
     registry = ctx.obj.registry if ctx.obj else None
+    tiling = Tiling(tile=tile, pad=tile_pad)
     if task is not None:
         task_spec(None, task, sigma, blur_sigma, box, blur_kernel, blur_boundary)  # reject bad values early
     if checkpoint is None and task is None:
@@ -136,7 +145,7 @@ def command(
     # From the file name, as in the benchmark: an image gets the same measurement in both,
     # whatever else is in the run and however it is batched.
     seeds = [image_seed(p.name, seed) for p in paths]
-    results = _run(loaded.model, images, spec, observed, degrade, seeds, compare, batch_size, sigma)
+    results = _run(loaded.model, images, spec, observed, degrade, seeds, compare, batch_size, tiling, sigma)
     elapsed = time.perf_counter() - started
 
     for result, target, figure in zip(results, targets, figures):
@@ -186,21 +195,24 @@ def _print_sigmas(paths, results) -> None:
          f"over {len(levels)} images; pass --sigma to set it")
 
 
-def _run(model, images, spec, observed, degrade, seeds, compare, batch_size, sigma=None):
-    """restore_images, with a progress bar on stderr when there are enough images to watch."""
+def _run(model, images, spec, observed, degrade, seeds, compare, batch_size, tiling, sigma=None):
+    """restore_images, with a progress bar on stderr when there are enough images or tiles to watch."""
     from flowrestore.restore import restore_images
+    from flowrestore.tiling import count_tiles
 
-    kwargs = dict(degrade=degrade, seeds=seeds, compare=compare, batch_size=batch_size, sigma=sigma)
-    if len(images) < PROGRESS_FROM:
+    kwargs = dict(degrade=degrade, seeds=seeds, compare=compare, batch_size=batch_size, tiling=tiling, sigma=sigma)
+    tiles = sum(count_tiles(i.height, i.width, tiling, model.size_multiple) for i in images)
+    if tiles < PROGRESS_FROM:
         return restore_images(model, images, spec, observed, **kwargs)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from flowrestore.cli.ui import stderr
 
-    columns = (TextColumn("restoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    label = "restoring tiles" if tiles > len(images) else "restoring"
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     console = stderr()
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
-        job = bar.add_task("restore", total=len(images))
+        job = bar.add_task("restore", total=tiles)
         return restore_images(
             model, images, spec, observed, progress=lambda done, total: bar.update(job, completed=done), **kwargs
         )
