@@ -2,12 +2,18 @@
 
     python3 benchmarks/restore_speed.py --device cpu --repeats 3 --time-limit 60
     python3 benchmarks/restore_speed.py --device cuda --map
+    python3 benchmarks/restore_speed.py --checkpoint glow-denoise --batch 64 --threads 2
 
-Models are randomly initialised (speed does not depend on the weights): K = 4 folds, each an
-encode-shrink-decode of its own flow, on 64x64 RGB denoising measurements, under no_grad.
-Each configuration gets one untimed warm-up call, then up to --repeats timed calls while the
-time spent stays under --time-limit; a configuration whose warm-up alone (extrapolated from
-batch 1) would exceed the limit is skipped. For MAP (--map) we time one objective evaluation
+Models are randomly initialised (speed does not depend on the weights), or the shipped
+--checkpoint's: K = 4 folds, each an encode-shrink-decode of its own flow, on 64x64 RGB
+denoising measurements, under no_grad. Each configuration runs two inference paths of the same
+weights: `layers`, GLOW's own layers as training runs them (the solver in train mode), and
+`folded`, what `model.eval()` under no_grad runs (flowrestore.flow.inference: actnorm and the
+1x1 convolutions folded, channels_last). It gets one untimed warm-up call per path, then up to
+--repeats timed calls per path, alternating between the paths so that both meet the same load
+on a shared machine, while the time spent stays under --time-limit; a configuration whose
+warm-up alone (extrapolated from batch 1) would exceed the limit is skipped. The `max |diff|`
+column is the largest difference of the folded path's output from the layers' (pixels in [0, 1]). For MAP (--map) we time one objective evaluation
 with its gradient on one image (the fastest of --repeats) and show Asim et al.'s budget of
 20 L-BFGS steps x 20 iterations = 400 evaluations as a bound. Prints a Markdown table.
 """
@@ -41,19 +47,36 @@ def _time(fn, device: str) -> float:
     return time.perf_counter() - start
 
 
-def solver_speed(name: str, batch: int, device: str, repeats: int, limit: float, per_image_hint: float | None):
-    """(images per second, timed calls) or None when the configuration would not fit the limit."""
-    if per_image_hint is not None and per_image_hint * batch > limit:
+PATHS = {"layers": True, "folded": False}  # path -> the solver's training flag
+
+
+def build_solver(name: str, checkpoint: str | None, device: str):
+    if checkpoint is None:
+        return UnrolledSolver(SolverConfig(folds=4, prox_config=preset(name))).to(device)
+    from flowrestore.checkpoints import load
+
+    return load(checkpoint, device=device).model
+
+
+def solver_speed(solver, batch: int, device: str, repeats: int, limit: float, per_image_hint: float | None):
+    """{path: (images per second, timed calls)} and the folded path's largest difference from the
+    layers', or None when the configuration would not fit the limit."""
+    if per_image_hint is not None and per_image_hint * len(PATHS) * batch > limit:
         return None
-    solver = UnrolledSolver(SolverConfig(folds=4, prox_config=preset(name))).to(device).eval()
     x = torch.rand(batch, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0)).to(device)
     y = measure(x, Denoise(), 0.2, seed=1)
+    outputs, times = {}, {path: [] for path in PATHS}
     with torch.no_grad():
-        _time(lambda: solver(y, Denoise()), device)  # warm-up (also initialises actnorm)
-        times: list[float] = []
-        while len(times) < repeats and (not times or sum(times) + times[-1] <= limit):
-            times.append(_time(lambda: solver(y, Denoise()), device))
-    return batch * len(times) / sum(times), len(times)
+        for path, training in PATHS.items():  # warm-up (also initialises actnorm and folds the weights)
+            outputs[path] = solver.train(training)(y, Denoise())
+        spent = lambda: sum(map(sum, times.values()))  # noqa: E731
+        while len(times["folded"]) < repeats and (not spent() or spent() * (1 + 1 / len(times["folded"])) <= limit):
+            for path, training in PATHS.items():
+                solver.train(training)
+                times[path].append(_time(lambda: solver(y, Denoise()), device))
+    solver.eval()
+    speeds = {path: (batch * len(t) / sum(t), len(t)) for path, t in times.items()}
+    return speeds, float((outputs["folded"] - outputs["layers"]).abs().max())
 
 
 def map_speed(name: str, device: str, repeats: int) -> float:
@@ -87,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds of timed calls per configuration")
     parser.add_argument("--map", action="store_true", help="also time GLOW MAP on one image")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--checkpoint", help="time this solver checkpoint's weights (registry name or path) instead")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -96,26 +120,34 @@ def main(argv: list[str] | None = None) -> int:
     for d in devices:
         if torch.device(d).type == "cuda":
             print(f"{d}: {torch.cuda.get_device_name(torch.device(d))}")
-    print("\n| preset | parameters | device | method | batch | images / s | ms / image | timed calls |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name in args.preset or ["compact", "paper"]:
-        params = sum(p.numel() for p in Glow(preset(name)).parameters()) * 4
+    print("\n| preset | parameters | device | method | batch | images / s | ms / image | timed calls | speed-up | max \\|diff\\| |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    names = [args.checkpoint] if args.checkpoint else args.preset or ["compact", "paper"]
+    for name in names:
         for device in devices:
+            solver = build_solver(name, args.checkpoint, device)
+            params = sum(p.numel() for p in solver.parameters())
             hint = None
             for batch in batches:
-                speed = solver_speed(name, batch, device, args.repeats, args.time_limit, hint)
-                row = f"| {name} | {params / 1e6:.1f}M | {device} | unrolled, K=4 | {batch} |"
-                if speed is None:
-                    print(f"{row} skipped (≈{hint * batch:.0f} s per call > limit) | | |")
+                found = solver_speed(solver, batch, device, args.repeats, args.time_limit, hint)
+                row = f"| {name} | {params / 1e6:.1f}M | {device} |"
+                if found is None:
+                    print(f"{row} unrolled, K=4 | {batch} | skipped (≈{hint * 2 * batch:.0f} s per call > limit) | | | | |")
                     continue
-                ips, calls = speed
-                hint = hint or 1 / ips
-                print(f"{row} {ips:.2f} | {1000 / ips:.1f} | {calls} |")
+                speeds, diff = found
+                hint = hint or 1 / speeds["layers"][0]
+                for path, (ips, calls) in speeds.items():
+                    gain = f"{ips / speeds['layers'][0]:.2f}×" if path == "folded" else ""
+                    shown = f"{diff:.1e}" if path == "folded" else ""
+                    print(f"{row} unrolled, K=4, {path} | {batch} | {ips:.2f} | {1000 / ips:.1f} | {calls} | {gain} | {shown} |")
+            if args.checkpoint:
+                continue
+            params = sum(p.numel() for p in Glow(preset(name)).parameters()) * 4
             if args.map:
                 seconds = map_speed(name, device, args.repeats)
                 prior = f"| {name} | {params / 1e6 / 4:.1f}M | {device} |"
-                print(f"{prior} MAP, one evaluation | 1 | {1 / seconds:.2f} | {1000 * seconds:.1f} | {args.repeats} |")
-                print(f"{prior} MAP, 400 evaluations (bound) | 1 | {1 / (400 * seconds):.4f} | {400 * seconds * 1000:.0f} | – |")
+                print(f"{prior} MAP, one evaluation | 1 | {1 / seconds:.2f} | {1000 * seconds:.1f} | {args.repeats} | | |")
+                print(f"{prior} MAP, 400 evaluations (bound) | 1 | {1 / (400 * seconds):.4f} | {400 * seconds * 1000:.0f} | – | | |")
     return 0
 
 
