@@ -84,31 +84,37 @@ class FoldedStep:
         h = F.relu_(F.conv2d(h, w2, b2, padding=p2))
         h = F.conv2d(h, w3, b3, padding=p3)
         n_a = h.shape[1] // 2
-        s = torch.sigmoid(h[:, :n_a]).mul_(1 - self.scale_floor).add_(self.scale_floor)
+        s = h[:, :n_a].sigmoid_().mul_(1 - self.scale_floor).add_(self.scale_floor)
         return s, h[:, n_a:]
+
+    # Both directions work in place on tensors they own: every fresh tensor is a fresh mapping
+    # that the kernel must fault in page by page, which cost as much as the arithmetic here.
 
     def encode(self, x: Tensor) -> Tensor:
         h = F.conv2d(x, self.encode_weight, self.encode_bias)
-        x_b = h[:, : self.n_b]
-        s, t = self._scale_shift(x_b)
-        return torch.cat([x_b, (h[:, self.n_b :] + t).mul_(s)], dim=1)
+        s, t = self._scale_shift(h[:, : self.n_b])
+        h[:, self.n_b :].add_(t).mul_(s)
+        return h
 
     def decode(self, y: Tensor) -> Tensor:
-        y_b = y[:, : self.n_b]
-        s, t = self._scale_shift(y_b)
-        return F.conv2d(torch.cat([y_b, (y[:, self.n_b :] / s).sub_(t)], dim=1), self.decode_weight, self.decode_bias)
+        """Overwrites y (B, C, H, W), which the caller hands over."""
+        s, t = self._scale_shift(y[:, : self.n_b])
+        y[:, self.n_b :].div_(s).sub_(t)
+        return F.conv2d(y, self.decode_weight, self.decode_bias)
 
 
 def _squeeze(x: Tensor) -> Tensor:
+    """Squeeze's (B, 4C, H/2, W/2), written once, straight into channels_last order (B, H/2, W/2, C, 2, 2)."""
     b, c, h, w = x.shape
-    y = x.reshape(b, c, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 2, 4).reshape(b, 4 * c, h // 2, w // 2)
-    return y.contiguous(memory_format=CHANNELS_LAST)
+    y = x.reshape(b, c, h // 2, 2, w // 2, 2).permute(0, 2, 4, 1, 3, 5).contiguous()
+    return y.view(b, h // 2, w // 2, 4 * c).permute(0, 3, 1, 2)
 
 
 def _unsqueeze(y: Tensor) -> Tensor:
+    """The inverse, written once into channels_last order (B, H, 2, W, 2, C)."""
     b, c4, h, w = y.shape
-    x = y.reshape(b, c4 // 4, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3).reshape(b, c4 // 4, 2 * h, 2 * w)
-    return x.contiguous(memory_format=CHANNELS_LAST)
+    x = y.reshape(b, c4 // 4, 2, 2, h, w).permute(0, 4, 2, 5, 3, 1).contiguous()
+    return x.view(b, 2 * h, 2 * w, c4 // 4).permute(0, 3, 1, 2)
 
 
 class InferenceGlow:
@@ -144,7 +150,8 @@ class InferenceGlow:
         return tuple(state)
 
     def decode(self, z: Latent) -> Tensor:
-        state = list(z)
+        """Overwrites the tensors of z, which the caller hands over."""
+        state = [t.contiguous(memory_format=CHANNELS_LAST) for t in z]
         for layer in reversed(self.layers):
             if layer == "center":
                 state[-1] = state[-1] + 0.5

@@ -70,7 +70,7 @@ class FlowProx(nn.Module):
             folded = inference_flow(self.flow)  # None until ActNorm is initialised
             if folded is not None:
                 factor = shrink.factor() if shrink is not None else 1
-                return folded.decode(tuple(z / factor for z in folded.encode(x_tilde)))
+                return folded.decode(tuple(z.div_(factor) for z in folded.encode(x_tilde)))
         ops = self.ops(shrink)
         if memory_saving and torch.is_grad_enabled():
             return invertible_chain(ops, x_tilde)
