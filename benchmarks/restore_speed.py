@@ -22,7 +22,11 @@ from __future__ import annotations
 
 import argparse
 import platform
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -47,36 +51,75 @@ def _time(fn, device: str) -> float:
     return time.perf_counter() - start
 
 
-PATHS = {"layers": True, "folded": False}  # path -> the solver's training flag
+# path -> (the solver's training flag, whether the process keeps freed memory)
+PATHS = {"layers": (True, False), "folded": (False, False), "folded+keep": (False, True)}
 
 
 def build_solver(name: str, checkpoint: str | None, device: str):
     if checkpoint is None:
+        torch.manual_seed(0)
         return UnrolledSolver(SolverConfig(folds=4, prox_config=preset(name))).to(device)
     from flowrestore.checkpoints import load
 
     return load(checkpoint, device=device).model
 
 
-def solver_speed(solver, batch: int, device: str, repeats: int, limit: float, per_image_hint: float | None):
-    """{path: (images per second, timed calls)} and the folded path's largest difference from the
-    layers', or None when the configuration would not fit the limit."""
-    if per_image_hint is not None and per_image_hint * len(PATHS) * batch > limit:
-        return None
-    x = torch.rand(batch, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0)).to(device)
+def worker(args) -> int:
+    """One path in its own process (the allocator setting is per process): warm up, save the
+    output, then time one call per line read from stdin."""
+    training, keep = PATHS[args.worker]
+    if keep:
+        from flowrestore.allocator import keep_freed_memory
+
+        keep_freed_memory()
+    solver = build_solver(args.preset_one, args.checkpoint, args.device_one).train(training)
+    x = torch.rand(args.batch_one, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0)).to(args.device_one)
     y = measure(x, Denoise(), 0.2, seed=1)
-    outputs, times = {}, {path: [] for path in PATHS}
     with torch.no_grad():
-        for path, training in PATHS.items():  # warm-up (also initialises actnorm and folds the weights)
-            outputs[path] = solver.train(training)(y, Denoise())
+        if not training:
+            solver.train()(y, Denoise())  # initialise ActNorm of a random model as the layers path does
+            solver.eval()
+        torch.save(solver(y, Denoise()).cpu(), args.output)  # warm-up (folds the weights)
+        print("ready", flush=True)
+        for _ in sys.stdin:
+            print(_time(lambda: solver(y, Denoise()), args.device_one), flush=True)
+    return 0
+
+
+def solver_speed(args, name: str, batch: int, device: str, per_image_hint: float | None):
+    """{path: (images per second, timed calls)} and each path's largest difference from the
+    layers' output, or None when the configuration would not fit the limit.
+
+    The paths run in separate processes, one call at a time in turn, so that they meet the same
+    load on a shared machine."""
+    if per_image_hint is not None and per_image_hint * len(PATHS) * batch > args.time_limit:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        workers, outputs = {}, {}
+        for path in PATHS:
+            outputs[path] = Path(tmp) / f"{path}.pt"
+            command = [sys.executable, __file__, "--worker", path, "--preset-one", name, "--batch-one", str(batch),
+                       "--device-one", device, "--output", str(outputs[path])]  # fmt: skip
+            command += ["--checkpoint", args.checkpoint] if args.checkpoint else []
+            command += ["--threads", str(args.threads)] if args.threads else []
+            workers[path] = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            assert workers[path].stdout.readline().strip() == "ready", f"{path}: the worker failed"
+        times: dict[str, list[float]] = {path: [] for path in PATHS}
         spent = lambda: sum(map(sum, times.values()))  # noqa: E731
-        while len(times["folded"]) < repeats and (not spent() or spent() * (1 + 1 / len(times["folded"])) <= limit):
-            for path, training in PATHS.items():
-                solver.train(training)
-                times[path].append(_time(lambda: solver(y, Denoise()), device))
-    solver.eval()
+        while len(times["layers"]) < args.repeats and (
+            not spent() or spent() * (1 + 1 / len(times["layers"])) <= args.time_limit
+        ):
+            for path, process in workers.items():
+                process.stdin.write("go\n")
+                process.stdin.flush()
+                times[path].append(float(process.stdout.readline()))
+        for process in workers.values():
+            process.stdin.close()
+            process.wait()
+        reference = torch.load(outputs["layers"])
+        diffs = {path: float((torch.load(f) - reference).abs().max()) for path, f in outputs.items()}
     speeds = {path: (batch * len(t) / sum(t), len(t)) for path, t in times.items()}
-    return speeds, float((outputs["folded"] - outputs["layers"]).abs().max())
+    return speeds, diffs
 
 
 def map_speed(name: str, device: str, repeats: int) -> float:
@@ -111,9 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--map", action="store_true", help="also time GLOW MAP on one image")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--checkpoint", help="time this solver checkpoint's weights (registry name or path) instead")
+    for hidden in ("--worker", "--preset-one", "--device-one", "--output"):
+        parser.add_argument(hidden, help=argparse.SUPPRESS)
+    parser.add_argument("--batch-one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.worker:
+        return worker(args)
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     batches = sorted(args.batch or [1, 64])
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
@@ -125,20 +173,19 @@ def main(argv: list[str] | None = None) -> int:
     names = [args.checkpoint] if args.checkpoint else args.preset or ["compact", "paper"]
     for name in names:
         for device in devices:
-            solver = build_solver(name, args.checkpoint, device)
-            params = sum(p.numel() for p in solver.parameters())
+            params = sum(p.numel() for p in build_solver(name, args.checkpoint, device).parameters())
             hint = None
             for batch in batches:
-                found = solver_speed(solver, batch, device, args.repeats, args.time_limit, hint)
+                found = solver_speed(args, name, batch, device, hint)
                 row = f"| {name} | {params / 1e6:.1f}M | {device} |"
                 if found is None:
-                    print(f"{row} unrolled, K=4 | {batch} | skipped (≈{hint * 2 * batch:.0f} s per call > limit) | | | | |")
+                    print(f"{row} unrolled, K=4 | {batch} | skipped (≈{hint * 3 * batch:.0f} s per call > limit) | | | | |")
                     continue
-                speeds, diff = found
+                speeds, diffs = found
                 hint = hint or 1 / speeds["layers"][0]
                 for path, (ips, calls) in speeds.items():
-                    gain = f"{ips / speeds['layers'][0]:.2f}×" if path == "folded" else ""
-                    shown = f"{diff:.1e}" if path == "folded" else ""
+                    gain = f"{ips / speeds['layers'][0]:.2f}×" if path != "layers" else ""
+                    shown = f"{diffs[path]:.1e}" if path != "layers" else ""
                     print(f"{row} unrolled, K=4, {path} | {batch} | {ips:.2f} | {1000 / ips:.1f} | {calls} | {gain} | {shown} |")
             if args.checkpoint:
                 continue

@@ -152,8 +152,9 @@ def restore_images(
 ) -> list[Restoration]:
     """Restore `images` (same-size ones batched together) with `model` for `task`.
 
-    An image larger than `tiling.tile` (default: flowrestore.tiling.Tiling()) is restored in
-    overlapping tiles, `batch_size` tiles at a time; smaller ones go to the solver whole.
+    An image larger than `tiling.tile` (default: flowrestore.tiling.Tiling()) is restored on its
+    own in overlapping tiles, about a 512x512 tile's worth of pixels per solver call whatever
+    `batch_size`; smaller ones go to the solver whole, `batch_size` at a time.
 
     `mask` (H, W), 1 = observed, replaces the task's centre box when inpainting; it must
     match every image's size. With `degrade`, the images are treated as clean references:
@@ -200,7 +201,7 @@ def restore_images(
                 channels = 1 if first.gray else 3
                 y = simulate(x[:, :channels], task, mask, [seeds[i] for i in batch]).expand_as(x).contiguous()
             levels, estimated = _noise_levels(model, y, task, sigma, degrade)
-            x_hat = solve_tiled(model, y, task, mask, tiling, batch_size, advance, sigma=levels).cpu()
+            x_hat = solve_tiled(model, y, task, mask, tiling, progress=advance, sigma=levels).cpu()
             y = y.cpu()
             for j, i in enumerate(batch):
                 result = _result(images[i], x_hat[j], y[j], degrade, compare)

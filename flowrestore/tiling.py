@@ -30,6 +30,10 @@ from flowrestore.operators import TaskSpec
 from flowrestore.restore import crop, observed_mask, pad, padding, solve
 
 TileProgress = Callable[[int], None]  # called with the number of tiles just finished
+# Pixels the solver gets per call when tiling: one 512x512 tile, or more smaller ones. It bounds
+# the solver's memory whatever --batch-size says, and keeps each activation (64 channels at half
+# resolution: 16 MB) under glibc's 32 MB ceiling for reusable heap blocks (flowrestore.allocator).
+PIXELS_PER_CALL = 512 * 512
 
 
 @dataclass(frozen=True)
@@ -105,15 +109,16 @@ def solve_tiled(
     task: TaskSpec,
     mask: Tensor | None = None,
     tiling: Tiling = Tiling(),
-    batch_size: int = 4,
+    batch_size: int | None = None,
     progress: TileProgress | None = None,
     sigma: float | Tensor | None = None,
 ) -> Tensor:
     """`solve` for measurements y (B, 3, H, W) of any size, in overlapping tiles of `tiling.tile`.
 
-    An image that fits one tile goes to `solve` whole, unchanged. `batch_size` tiles go through
-    the solver together; `progress(n)` is called after each batch with its number of tiles.
-    `sigma` (a number or one per image) goes on to `solve`, each tile getting its image's.
+    An image that fits one tile goes to `solve` whole, unchanged. `batch_size` tiles (default:
+    as many as make PIXELS_PER_CALL) go through the solver together; `progress(n)` is called
+    after each call with its number of tiles. `sigma` (a number or one per image) goes on to
+    `solve`, each tile getting its image's.
     """
     multiple = model.size_multiple
     height, width = y.shape[-2:]
@@ -135,6 +140,7 @@ def solve_tiled(
     if observed is not None:
         observed = pad(observed.to(y.device), pads)[0, 0]  # (H', W')
     side, stride = tiling.side(multiple), tiling.stride(multiple)
+    batch_size = batch_size or max(1, PIXELS_PER_CALL // side**2)
     rows, cols = spans(y.shape[-2], side, stride), spans(y.shape[-1], side, stride)
     weight_rows = [window(a, b, y.shape[-2], tiling.pad, tiling.ramp).to(y.device) for a, b in rows]
     weight_cols = [window(a, b, y.shape[-1], tiling.pad, tiling.ramp).to(y.device) for a, b in cols]
