@@ -1,10 +1,11 @@
 """What one restore may use: the pixel limit, and running out of memory as a user error.
 
-Tiling bounds the solver's memory, but the image itself is held a few times over: the
-decoded file, the measurement, the padded copy the tiles are cut from, the weighted sum of
-the tiles and the result, about 60 bytes per pixel at the peak (docs/speed.md). The limit,
-100 megapixels, keeps that near 6 GB and lies above Pillow's own decompression-bomb limit for
-ordinary files (89 megapixels), so every photo Pillow opens without complaint is accepted.
+Tiling bounds the solver's memory, but the image itself is held a few times over: the decoded
+file, the measurement, the padded copy the tiles are cut from, the weighted sum of the tiles
+and the result, about BYTES_PER_PIXEL at the peak (docs/speed.md). The limit, 50 megapixels,
+keeps a restore within about 3 GB; it lies below Pillow's decompression-bomb limit (89
+megapixels), which would otherwise be the only one. It is checked from the file's header,
+before anything is decoded.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 
 from flowrestore.errors import ImageTooLargeError, OutOfMemoryError
 
-MAX_PIXELS = 100_000_000
+MAX_PIXELS = 50_000_000
 
 
 def check_pixels(width: int, height: int, name: str = "the image", limit: int = MAX_PIXELS) -> None:

@@ -83,3 +83,15 @@ def test_cli_restores_in_tiles_and_refuses_a_tile_too_small(tmp_path, checkpoint
     done = CliRunner().invoke(app, [*args, "--tile", "16", "--tile-pad", "8", "--force"])
     assert done.exit_code == 1 and "Traceback" not in done.output
     assert done.stderr.strip().splitlines()[-1].startswith("error: a 16-pixel tile leaves nothing")
+
+
+def test_cli_refuses_an_image_over_the_pixel_limit_before_decoding_it(tmp_path, checkpoint_dir):
+    from cli_fixtures import bomb_png
+
+    source = bomb_png(tmp_path / "huge.png", side=8000)  # 64 megapixels; Pillow alone would accept it
+    tiny = str(checkpoint_dir / "tiny-denoise.safetensors")
+    done = CliRunner().invoke(app, ["restore", str(source), "--checkpoint", tiny, "--device", "cpu"])
+    assert done.exit_code == 1 and "Traceback" not in done.output
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        f"error: {source} is 8000x8000 = 64 megapixels, more than the 50 megapixels"
+    )

@@ -95,7 +95,8 @@ def command(
     """Restore noisy, masked or blurred images (each written next to its input by default)."""
     from flowrestore.checkpoints import default_checkpoint, load
     from flowrestore.devices import pick_device
-    from flowrestore.imageio import check_writable, read_image, read_mask, write_image, write_rgb
+    from flowrestore.imageio import check_writable, image_size, read_image, read_mask, write_image, write_rgb
+    from flowrestore.resources import check_pixels
     from flowrestore.paths import comparison_paths, expand_inputs, plan_outputs
 
     from flowrestore.tiling import Tiling
@@ -133,6 +134,10 @@ def command(
         note(text)
 
     observed = read_mask(mask) if mask is not None else None
+    for path in paths:  # before decoding anything: a decoded image costs 12 bytes a pixel
+        size = image_size(path)
+        if size is not None:
+            check_pixels(*size, str(path))
     images = [read_image(p) for p in paths]
     for image, target in zip(images, targets):
         check_writable(target, image)
