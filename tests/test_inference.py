@@ -81,3 +81,15 @@ def test_the_folded_flow_keeps_the_model_dtype(dtype):
     glow = _glow(torch.rand(2, 3, 8, 8)).to(dtype)
     z = inference_flow(glow).encode(torch.rand(2, 3, 8, 8, dtype=dtype))
     assert all(t.dtype == dtype for t in z)
+
+
+def test_noise_conditioned_solver_folded_equals_the_layers_per_image():
+    x = torch.rand(3, 3, 8, 8)
+    config = SolverConfig(folds=2, init_shrinkage=0.2, noise_conditioned=True)
+    solver = UnrolledSolver.from_prior(_glow(x), config)
+    with torch.no_grad():
+        solver.shrinkage_slope.fill_(0.5)
+        sigma = torch.tensor([0.05, 0.2, 0.4])
+        layers = solver.train()(x, Denoise(), sigma=sigma)
+        folded = solver.eval()(x, Denoise(), sigma=sigma)
+    assert torch.allclose(folded, layers, atol=1e-5)
