@@ -8,40 +8,33 @@ shipped solver, and score the restoration (what `restore` scores) and the clean 
 celeba-prior at its framing (flowrestore.likeness.score). Also records each image's PNG size in
 bits/dim, for the input-complexity correction of Serra et al. (2020), S = bpd - png_bpd.
 
-Prints, for each score, the AUROC (probability that a random unusual image scores higher than
-a random face), and for limits at the 90th, 95th and 99th percentiles of the faces' restored
-scores, the false-alarm rate on the faces and the miss rate on the unusual images.
+Prints, for each score, the AUROC in both directions (the probability that a random unusual
+image scores higher, or lower, than a random face), the limits (the faces' 95th percentiles of
+the restoration's bpd and of its complexity-corrected score S = bpd - PNG bpd), and the
+false-alarm rate on the faces and the miss rate on the unusual images of each limit alone and
+of the flag, either limit exceeded.
 `--report FILE` recomputes the report from a JSON file written by `--out`.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from flowrestore.checkpoints import load
 from flowrestore.imageio import read_image
-from flowrestore.likeness import PRIOR, score
+from flowrestore.likeness import PRIOR, png_bits_per_dim, score
 from flowrestore.operators import TaskSpec, image_seed
 from flowrestore.restore import simulate, solve
 
 
-def png_bits_per_dim(rgb: torch.Tensor) -> float:
-    pixels = (rgb.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", optimize=True)
-    return 8 * buffer.tell() / pixels.size
-
-
 def score_folder(folder: Path, solver, prior, task: TaskSpec, limit: int | None, batch: int) -> dict:
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")[:limit]
-    out = {"names": [], "restored": [], "clean": [], "png": []}
+    out = {"names": [], "restored": [], "clean": [], "png": [], "png_restored": []}
     for start in range(0, len(paths), batch):
         chunk = paths[start : start + batch]
         x = torch.stack([read_image(p).rgb for p in chunk])
@@ -51,6 +44,7 @@ def score_folder(folder: Path, solver, prior, task: TaskSpec, limit: int | None,
         out["restored"] += score(prior, x_hat).tolist()
         out["clean"] += score(prior, x).tolist()
         out["png"] += [png_bits_per_dim(image) for image in x]
+        out["png_restored"] += [png_bits_per_dim(image) for image in x_hat]
         print(f"{folder.name}: {start + len(chunk)}/{len(paths)}", flush=True)
     return out
 
@@ -62,31 +56,34 @@ def auroc(inside: np.ndarray, outside: np.ndarray) -> float:
     return float(greater + ties / 2)
 
 
-QUANTILES = (0.90, 0.95, 0.99)  # candidate limits: these quantiles of the faces' restored scores
+QUANTILE = 0.95  # each limit: this quantile of the faces' restored scores
 
 
 def report(faces: dict, unusual: dict) -> dict:
-    """AUROC of each score, and for the restored bpd, false alarms and misses at each limit."""
-    rows: dict = {}
+    """AUROC of each score in both directions, and false alarms and misses of the flag: the
+    restoration's bpd or its complexity-corrected score above the faces' 95th percentile."""
+    a = {k: np.array(v) for k, v in faces.items() if k != "names"}
+    b = {k: np.array(v) for k, v in unusual.items() if k != "names"}
     scores = {
-        "restored bpd": (np.array(faces["restored"]), np.array(unusual["restored"])),
-        "clean bpd": (np.array(faces["clean"]), np.array(unusual["clean"])),
-        "restored bpd - png bpd": (
-            np.array(faces["restored"]) - np.array(faces["png"]), np.array(unusual["restored"]) - np.array(unusual["png"])
-        ),
-        "clean bpd - png bpd": (
-            np.array(faces["clean"]) - np.array(faces["png"]), np.array(unusual["clean"]) - np.array(unusual["png"])
-        ),
-    }  # fmt: skip
+        "restored bpd": (a["restored"], b["restored"]),
+        "clean bpd": (a["clean"], b["clean"]),
+        "restored bpd - restored png bpd": (a["restored"] - a["png_restored"], b["restored"] - b["png_restored"]),
+        "clean bpd - clean png bpd": (a["clean"] - a["png"], b["clean"] - b["png"]),
+    }
+    rows: dict = {}
     for name, (f, u) in scores.items():
         rows[name] = {"faces mean": float(f.mean()), "unusual mean": float(u.mean()),
-                      "AUROC, high = unusual": auroc(f, u)}  # fmt: skip
-    f, u = scores["restored bpd"]
-    rows["limits"] = [
-        {"quantile": q, "limit": float(np.quantile(f, q)), "false alarms": float((f > np.quantile(f, q)).mean()),
-         "misses": float((u <= np.quantile(f, q)).mean())}
-        for q in QUANTILES
-    ]  # fmt: skip
+                      "AUROC, high = unusual": auroc(f, u), "AUROC, low = unusual": auroc(-f, -u)}  # fmt: skip
+    (fb, ub), (fs, us) = scores["restored bpd"], scores["restored bpd - restored png bpd"]
+    bpd_limit, s_limit = float(np.quantile(fb, QUANTILE)), float(np.quantile(fs, QUANTILE))
+    flags = {
+        "bpd": (fb > bpd_limit, ub > bpd_limit),
+        "S": (fs > s_limit, us > s_limit),
+        "bpd or S (the flag)": ((fb > bpd_limit) | (fs > s_limit), (ub > bpd_limit) | (us > s_limit)),
+    }
+    rows["limits"] = {"bits/dim": bpd_limit, "S": s_limit}
+    for name, (on_faces, on_unusual) in flags.items():
+        rows[f"flag: {name}"] = {"false alarms": float(on_faces.mean()), "misses": float(1 - on_unusual.mean())}
     return rows
 
 

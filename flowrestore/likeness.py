@@ -1,25 +1,32 @@
-"""How face-like an image is: its bits per dimension under the celeba-prior GLOW at the prior's framing.
+"""How face-like a restored image is under the celeba-prior GLOW, and when to say it is not.
 
 An image is scored as the prior saw its training faces: the largest centred square, resized
 (antialiased) to 64x64, quantised to 8 bits and dequantised at the bins' midpoints, so that a
-score is deterministic and comparable with the prior's test bits/dim. Lower is more face-like.
+score is deterministic and comparable with the prior's test bits/dim.
 
-Raw likelihood is a known weak detector of unfamiliar inputs (Nalisnick et al., 2019: flows
-give simple images high likelihood), so the score and its limits were chosen by measurement
-(benchmarks/likeness_calibration.py, docs/likeness.md): restored CelebA validation faces
-against restored anime faces, for each task, since each solver leaves its own texture. The
-restoration's bits/dim separated them best (AUROC 0.90 for denoising; the clean images' bits/dim
-0.59, and with Serra et al.'s PNG-complexity correction 0.86 but only on clean images, which
-`restore` never has). An image is flagged when its score exceeds its task's limit, the 95th
-percentile of the restored CelebA validation faces: 5 % false alarms on those faces.
+Bits/dim alone misses simple inputs: flows give them high likelihood (Nalisnick et al., 2019),
+and a flat grey square scores 2.4 bits/dim, below every CelebA face. Following Serra et al.
+(2020, "Input complexity and out-of-distribution detection with likelihood-based generative
+models"), a second score corrects the likelihood by the image's complexity, its lossless PNG size:
+
+    S(x) = bits/dim under the prior - PNG bits/dim
+
+A flat, smooth or regular image has a tiny PNG and so a high S. A restoration is flagged when its
+bits/dim or its S exceeds the task's limit, the 95th percentile of that score over restored
+CelebA validation faces; both limits were measured per task, since each solver leaves its own
+texture (benchmarks/likeness_calibration.py). The false-alarm and miss rates against anime
+faces are in docs/likeness.md.
 """
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -27,25 +34,35 @@ from flowrestore.flow.glow import bits_per_dim
 
 PRIOR = "celeba-prior"
 SIZE = 64  # the prior's training frame
-# Task -> the 95th percentile of restored CelebA validation faces' bits/dim (docs/likeness.md),
-# for the shipped solvers at their paper settings.
-LIMITS: dict[str, float] = {"denoise": 7.89}
+
+# Task -> (bits/dim, S) limits: the 95th percentiles over restored CelebA validation faces, for the
+# shipped solvers at their paper settings (docs/likeness.md).
+LIMITS: dict[str, tuple[float, float]] = {"denoise": (7.70, 2.15)}
+NO_LIMITS = (math.inf, math.inf)
 
 
 @dataclass(frozen=True)
 class Likeness:
-    bits_per_dim: float  # under the prior, at its framing; lower is more face-like
-    limit: float  # 95 % of restored CelebA faces score at most this for the task; inf if unknown
+    bits_per_dim: float  # under the prior, at its framing; lower is more likely
+    png_bits_per_dim: float  # lossless PNG size at the same framing: the image's complexity
+    limits: tuple[float, float] = NO_LIMITS  # (bits/dim, S) that 95 % of restored CelebA faces stay under
+
+    @property
+    def score(self) -> float:
+        """S = bits/dim - PNG bits/dim: the likelihood corrected by complexity."""
+        return self.bits_per_dim - self.png_bits_per_dim
 
     @property
     def unusual(self) -> bool:
-        return self.bits_per_dim > self.limit
+        return self.bits_per_dim > self.limits[0] or self.score > self.limits[1]
 
     def note(self, name: str) -> str:
-        return (
-            f"{name} looks unlike the faces the model knows: {self.bits_per_dim:.2f} bits/dim under {PRIOR}, "
-            f"above the {self.limit:.2f} of 95 % of restored CelebA faces; check the result"
-        )
+        if self.bits_per_dim > self.limits[0]:
+            why = f"{self.bits_per_dim:.2f} bits/dim, above the {self.limits[0]:.2f} of 95 % of restored CelebA faces"
+        else:
+            why = (f"too simple for its likelihood: S = {self.score:.2f}, above the {self.limits[1]:.2f} of 95 % "
+                   "of restored CelebA faces")
+        return f"{name} looks unlike the faces the model knows ({why}, under {PRIOR}); check the result"
 
 
 def framed(rgb: Tensor) -> Tensor:
@@ -59,19 +76,30 @@ def framed(rgb: Tensor) -> Tensor:
     return F.interpolate(square, size=(SIZE, SIZE), mode="bilinear", antialias=side > SIZE, align_corners=False)
 
 
+def _eight_bit(x: Tensor) -> Tensor:
+    return torch.round(x.clamp(0, 1) * 255)
+
+
 def score(prior: nn.Module, rgb: Tensor) -> Tensor:
     """Bits per dimension (B,) of images (B, 3, H, W) in [0, 1] under `prior`, at its framing."""
-    x = framed(rgb.to(next(prior.parameters()).device))
-    x = (torch.round(x.clamp(0, 1) * 255) + 0.5) / 256  # 8-bit file values, dequantised at bin midpoints
+    x = (_eight_bit(framed(rgb.to(next(prior.parameters()).device))) + 0.5) / 256  # bin midpoints
     with torch.no_grad():
         return bits_per_dim(prior.log_prob(x), x[0].numel()).cpu()
 
 
+def png_bits_per_dim(rgb: Tensor) -> float:
+    """Lossless PNG size in bits per dimension of one image (3, H, W) at the prior's framing."""
+    pixels = _eight_bit(framed(rgb[None].float().cpu())[0]).permute(1, 2, 0).numpy().astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", optimize=True)
+    return 8 * buffer.tell() / pixels.size
+
+
 def assess(prior: nn.Module, images: list[Tensor], task: str, batch_size: int = 64) -> list[Likeness]:
-    """A Likeness per restored image (3, H, W) of `task`, each scored at the prior's framing."""
-    limit = LIMITS.get(task, math.inf)
+    """A Likeness per restored image (3, H, W) of `task`."""
+    limits = LIMITS.get(task, NO_LIMITS)
     scores: list[float] = []
     for start in range(0, len(images), batch_size):
         batch = torch.stack([framed(image[None])[0] for image in images[start : start + batch_size]])
         scores += score(prior, batch).tolist()
-    return [Likeness(s, limit) for s in scores]
+    return [Likeness(s, png_bits_per_dim(image), limits) for s, image in zip(scores, images)]

@@ -174,10 +174,10 @@ def command(
         f"in {elapsed:.2f} s, {rate:.1f} images/s on {chosen.type} -> {where}"
     )
     unusual = sum(score.unusual for score in likeness)
-    mean = sum(score.bits_per_dim for score in likeness) / len(likeness)
+    bpd = sum(score.bits_per_dim for score in likeness) / len(likeness)
     info(
-        f"face-likeness: {mean:.2f} bits/dim under celeba-prior (mean; lower is more face-like)"
-        + (f", {unusual} unlike the training faces" if unusual else "")
+        f"face-likeness under celeba-prior (docs/likeness.md): {bpd:.2f} bits/dim on average"
+        + (f"; {unusual} unlike the training faces" if unusual else "")
     )
 
 
