@@ -152,7 +152,7 @@ def restore_images(
 ) -> list[Restoration]:
     """Restore `images` (same-size ones batched together) with `model` for `task`.
 
-    An image larger than `tiling.tile` (default: flowrestore.tiling.Tiling()) is restored on its
+    An image larger than `tiling.tile` (default: Tiling with the task's default_pad) is restored on its
     own in overlapping tiles, about a 512x512 tile's worth of pixels per solver call whatever
     `batch_size`; smaller ones go to the solver whole, `batch_size` at a time.
 
@@ -164,11 +164,11 @@ def restore_images(
     A noise-conditioned model restores at `sigma`; without it, at the task's noise level in
     degrade mode and otherwise at the level estimated from each image (`noise_level`).
     """
-    from flowrestore.tiling import Tiling, count_tiles, fits_one_tile, solve_tiled  # tiling builds on solve
+    from flowrestore.tiling import Tiling, count_tiles, default_pad, fits_one_tile, solve_tiled  # builds on solve
 
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")
-    tiling = Tiling() if tiling is None else tiling
+    tiling = Tiling(pad=default_pad(task)) if tiling is None else tiling
     multiple = model.size_multiple
     for image in images:
         check_pixels(image.width, image.height, image.source or "the image")

@@ -7,7 +7,10 @@ tile's result is weighted by a window and the weighted results are summed and no
   weight 0. They are context only: the solver's answer near a tile's edge depends on the pixels
   beyond it, which the tile does not hold. On the shipped denoiser the difference from the
   untiled answer falls below 1/255 within 32 pixels of a cut and below 5e-4 at 48 (see
-  docs/speed.md), hence the default 48. Deblurring needs `pad` at least the kernel's radius.
+  docs/speed.md), hence the default 48. Deblurring reaches farther, by the blur's own reach
+  through the folds (and the periodic blur wraps around each tile): `default_pad` adds three
+  kernel radii, 96 for the shipped deblurring model's 31-tap periodic blur, where the
+  difference falls below 2e-3.
 - Over the next `ramp` pixels the weight rises as a raised cosine, sin^2, so that two
   neighbouring windows sum to exactly 1 (sin^2 + cos^2): the tiles cross-fade, never cut.
 - Tile corners sit on the model's grid (multiples of `size_multiple`), so every squeeze sees
@@ -65,6 +68,13 @@ class Tiling:
                 f"working on multiples of {multiple}; raise --tile or lower --tile-pad"
             )
         return stride
+
+
+def default_pad(task: TaskSpec) -> int:
+    """The tile padding for `task`: 48, plus three blur-kernel radii for deblurring, on the grid of 8."""
+    if task.task != "deblur":
+        return Tiling.pad
+    return -(-(Tiling.pad + 3 * (task.kernel_size // 2)) // 8) * 8
 
 
 def spans(length: int, tile: int, stride: int) -> list[tuple[int, int]]:

@@ -98,3 +98,11 @@ def test_deblurring_refuses_a_padding_below_the_kernel_radius(model):
 def test_a_tile_too_small_for_its_padding_is_refused(tile, pad):
     with pytest.raises(ValueError, match="--tile"):
         Tiling(tile=tile, pad=pad, ramp=4).stride(8)
+
+
+def test_default_padding_grows_with_the_blur_kernel():
+    from flowrestore.tiling import default_pad
+
+    assert default_pad(TaskSpec("denoise")) == default_pad(TaskSpec("inpaint")) == 48
+    assert default_pad(TaskSpec("deblur", blur_sigma=5.0, blur_kernel=5)) == 56  # 48 + 3 * 2, on the grid of 8
+    assert default_pad(TaskSpec("deblur", blur_sigma=5.0, blur_kernel=31)) == 96  # the shipped model's periodic blur

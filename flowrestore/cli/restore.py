@@ -89,8 +89,13 @@ def command(
         int, typer.Option("--tile", help="Images larger than this many pixels a side are restored in overlapping tiles.")
     ] = 512,
     tile_pad: Annotated[
-        int, typer.Option("--tile-pad", help="Pixels of context along each inner side of a tile, left out of the blend.")
-    ] = 48,
+        Optional[int],
+        typer.Option(
+            "--tile-pad",
+            help="Pixels of context along each inner side of a tile, left out of the blend "
+            "(default: 48; for deblurring 48 plus three kernel radii).",
+        ),
+    ] = None,
 ) -> None:
     """Restore noisy, masked or blurred images (each written next to its input by default)."""
     from flowrestore.checkpoints import default_checkpoint, load
@@ -99,10 +104,10 @@ def command(
     from flowrestore.resources import check_pixels
     from flowrestore.paths import comparison_paths, expand_inputs, plan_outputs
 
-    from flowrestore.tiling import Tiling
+    from flowrestore.tiling import Tiling, default_pad
 
     registry = ctx.obj.registry if ctx.obj else None
-    tiling = Tiling(tile=tile, pad=tile_pad)
+    Tiling(tile=tile, pad=tile_pad if tile_pad is not None else Tiling.pad)  # reject bad values early
     if task is not None:
         task_spec(None, task, sigma, blur_sigma, box, blur_kernel, blur_boundary)  # reject bad values early
     if checkpoint is None and task is None:
@@ -122,6 +127,7 @@ def command(
         raise ValueError(f"checkpoint {spec_name} records no task; pass --task")
     trained = loaded.metadata.get("task")
     spec = task_spec(trained, task, sigma, blur_sigma, box, blur_kernel, blur_boundary)
+    tiling = Tiling(tile=tile, pad=tile_pad if tile_pad is not None else default_pad(spec))
     if trained:
         from flowrestore.operators import TaskSpec
 
