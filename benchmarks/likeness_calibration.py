@@ -103,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report(saved["faces"], saved["unusual"]), indent=1))
         return 0
     torch.set_num_threads(args.threads)
-    task = TaskSpec.default(args.task)
-    solver = load(f"glow-{args.task}", args.task).model
+    loaded = load(f"glow-{args.task}", args.task)
+    solver = loaded.model
+    task = TaskSpec.from_dict(loaded.metadata["task"])  # the operator the model was trained for, as restore runs it
     prior = load(PRIOR).model.eval()
     faces = score_folder(args.faces, solver, prior, task, args.limit, args.batch)
     unusual = score_folder(args.unusual, solver, prior, task, args.limit, args.batch)

@@ -39,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seam-size", type=int, default=704)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    task = TaskSpec.default(args.task)
-    model = load(f"glow-{args.task}", args.task).model
+    loaded = load(f"glow-{args.task}", args.task)
+    model = loaded.model
+    task = TaskSpec.from_dict(loaded.metadata["task"])  # the operator the model was trained for, as restore runs it
     x = F.interpolate(read_image(args.face).rgb[None], size=(256, 256), mode="bicubic").clamp(0, 1)
     y = simulate(x, task, None, [0])
     whole = solve(model, y, task)
