@@ -1,12 +1,15 @@
 """The checkpoint registry (checkpoints.toml): names to verified files, and strict loading.
 
 A checkpoint is named by a registry NAME, a filesystem PATH, or a hub address
-hf://owner/repo/path/file.safetensors@revision. Resolution order:
+hf://owner/repo/path/file.safetensors@revision. What a spec is follows from how it is
+written, never from what happens to exist on disk:
 
-1. an existing path is used as it is;
-2. a registry name uses its bundled file (flowrestore/<file>) if present,
-3. else the copy in the local Hugging Face cache,
-4. else downloads it from the Hub (not when HF_HUB_OFFLINE is set).
+1. hf://... is a hub address;
+2. a spec with a path separator (/ or \\, so ./name too) or ending in
+   .safetensors is a PATH, used as it is;
+3. anything else is a registry NAME, even when a file of that name is in the working folder:
+   its bundled file (flowrestore/<file>) if present, else the copy in the local Hugging Face
+   cache, else a download from the Hub (not when HF_HUB_OFFLINE is set).
 
 Every file that comes from a registry entry is checked against the entry's sha256 before
 use (a cached copy that fails is downloaded once more). Paths and hf:// addresses have no
@@ -23,6 +26,7 @@ another file.
 from __future__ import annotations
 
 import hashlib
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,18 +205,31 @@ def resolve(spec: str, task: str | None = None, registry: Path | None = None, sh
     """
     if spec.startswith(SCHEME):
         return fetch(HubFile.parse(spec), show_progress=show_progress)
-    path = Path(spec).expanduser()
-    if path.is_file():
-        return path
+    if is_path(spec):
+        path = Path(spec).expanduser()
+        if path.is_file():
+            return path
+        if path.is_dir():
+            inside = ", ".join(p.name for p in sorted(path.glob("*.safetensors"))[:3])
+            hint = f" (it holds {inside})" if inside else ""
+            raise UnknownCheckpointError(
+                f"checkpoint {spec} is a folder{hint}; give the .safetensors file inside it, e.g. {path / 'best.safetensors'}"
+            )
+        raise UnknownCheckpointError(f"checkpoint file {spec} not found; check the path")
     entries = load_registry(registry)
     if spec in entries:
         return resolve_entry(entries[spec], task, show_progress)
-    if path.suffix == ".safetensors" or "/" in spec or "\\" in spec:
-        raise UnknownCheckpointError(f"checkpoint file {spec} not found; check the path")
+    local = f"; for the file {spec} in this folder write ./{spec}" if Path(spec).is_file() else ""
     raise UnknownCheckpointError(
         f"unknown checkpoint {spec!r}; use one of {', '.join(entries) or '(none registered)'}, "
-        "a .safetensors path or an hf:// address"
+        f"a .safetensors path or an hf:// address{local}"
     )
+
+
+def is_path(spec: str) -> bool:
+    """A checkpoint spec names a file when written as a path: with a separator or a .safetensors suffix."""
+    separators = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
+    return any(sep in spec for sep in separators) or spec.lower().endswith(".safetensors") or spec.startswith("~")
 
 
 def load(

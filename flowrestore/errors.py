@@ -81,6 +81,10 @@ class DeviceError(FlowrestoreError):
     pass
 
 
+class TrainingError(FlowrestoreError):
+    """Training cannot start or go on (a run in the way, a changed configuration, divergence)."""
+
+
 class ImageTooLargeError(FlowrestoreError):
     """An image above the pixel limit of one restore (flowrestore.resources)."""
 

@@ -6,9 +6,11 @@ channel. The shipped models are RGB, so every image becomes a (3, H, W) float te
 back (gray as the channel mean, alpha unchanged) at the file's bit depth.
 
 Limits of Pillow that show through: 16-bit colour PNGs are decoded to 8 bits per channel
-(and 16-bit gray with alpha to 8-bit RGBA), so they come back as 8-bit files; palette
-images come back as RGB(A). EXIF orientation is applied on reading, so outputs are
-upright and carry no orientation tag; the ICC profile is kept.
+(and 16-bit gray with alpha to 8-bit RGBA), so they come back as 8-bit files, with a note;
+palette images come back as RGB(A). EXIF orientation is applied on reading, so outputs are
+upright and carry no orientation tag; the ICC profile is kept. Files holding several frames
+(multi-page TIFF, animated PNG or WebP) are refused, since only one frame could be written
+back; a camera JPEG's extra frames (MPO previews) are dropped with a note.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from torch import Tensor
 from flowrestore.errors import (
     DecompressionBombError,
     ImageNotFoundError,
+    ImageReadError,
     ImageUnreadableError,
     ImageWriteError,
     NotAnImageError,
@@ -34,6 +37,8 @@ from flowrestore.serialization import atomic_write
 
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
 READABLE = {"PNG", "JPEG", "MPO", "WEBP", "TIFF"}  # MPO: a JPEG with extra frames (many cameras)
+DATASET_FORMATS = READABLE | {"BMP"}  # training and benchmark folders also take BMP
+SHOWN_ERRORS = 5  # unreadable files named in one message
 SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 GRAY_MODES = {"1", "L", "LA", "La"} | SIXTEEN_BIT_MODES
 NO_ALPHA = {"JPEG"}
@@ -80,8 +85,11 @@ def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
-def _open(path: Path) -> Image.Image:
-    """Open and fully decode `path`, turning every failure into a FlowrestoreError."""
+def _open(path: Path, formats: set[str] = READABLE) -> tuple[Image.Image, bool]:
+    """Open and fully decode `path`, turning every failure into a FlowrestoreError.
+
+    Returns the image and whether it is a 16-bit colour file that Pillow decoded to 8 bits.
+    """
     if not path.exists():
         raise ImageNotFoundError(f"{path}: no such file; check the path")
     if path.is_dir():
@@ -101,15 +109,23 @@ def _open(path: Path) -> Image.Image:
             ) from e
         except OSError as e:
             raise ImageUnreadableError(f"cannot read {path} ({_one_line(e)}); check its permissions") from e
-        if image.format not in READABLE:
+        if image.format not in formats:
             raise NotAnImageError(f"{path} is a {image.format} image; convert it to PNG, JPEG, WebP or TIFF")
+        frames = getattr(image, "n_frames", 1)
+        if frames > 1 and image.format != "MPO":
+            raise ImageUnreadableError(
+                f"{path} holds {frames} frames (pages) and only one could be restored; "
+                "save each frame as its own file first"
+            )
+        # Read before decoding: load() empties `tile`, which tells 16-bit colour files apart.
+        deep_colour = image.mode in ("RGB", "RGBA") and _sixteen_bit_colour(image)
         try:
             image.load()
         except (OSError, SyntaxError, ValueError, EOFError) as e:
             raise TruncatedImageError(
                 f"{path} is truncated or corrupt ({_one_line(e)}); re-export or re-download it"
             ) from e
-    return image
+    return image, deep_colour
 
 
 def _sixteen_bit_colour(image: Image.Image) -> bool:
@@ -119,10 +135,12 @@ def _sixteen_bit_colour(image: Image.Image) -> bool:
 def read_image(path: str | Path) -> ImageData:
     """Read an image file into an ImageData (rgb (3, H, W) in [0, 1], alpha aside)."""
     path = Path(path)
-    image = _open(path)
+    image, deep_colour = _open(path)
     notes: list[str] = []
-    if image.mode in ("RGB", "RGBA") and image.format == "PNG" and _sixteen_bit_colour(image):
+    if deep_colour:
         notes.append("16-bit colour is decoded to 8 bits by Pillow; the output is 8-bit")
+    if image.format == "MPO" and getattr(image, "n_frames", 1) > 1:
+        notes.append(f"only the first of its {image.n_frames} frames is read (the others are camera previews)")
     icc = image.info.get("icc_profile")
     image = ImageOps.exif_transpose(image) or image
     mode = image.mode
@@ -159,6 +177,30 @@ def read_image(path: str | Path) -> ImageData:
         icc_profile=icc,
         notes=tuple(notes),
     )
+
+
+def read_each(paths: list[Path], read) -> list:
+    """`read(path)` for every path; if any fail, one ImageReadError naming every failed file."""
+    results, failures = [], []
+    for path in paths:
+        try:
+            results.append(read(path))
+        except ImageReadError as e:
+            failures.append(str(e))
+    if len(failures) == 1:
+        raise ImageReadError(failures[0])
+    if failures:
+        shown = " | ".join(failures[:SHOWN_ERRORS])
+        more = f" | and {len(failures) - SHOWN_ERRORS} more" if len(failures) > SHOWN_ERRORS else ""
+        raise ImageReadError(f"{len(failures)} images cannot be used: {shown}{more}")
+    return results
+
+
+def open_dataset_image(path: Path, mode: str) -> Image.Image:
+    """A training or benchmark image, decoded and converted to `mode` ("RGB" or "L");
+    any file that cannot be used raises an ImageReadError naming it."""
+    image, _ = _open(Path(path), DATASET_FORMATS)
+    return image.convert(mode)
 
 
 def read_mask(path: str | Path) -> Tensor:
@@ -216,7 +258,12 @@ def write_pil(
     if icc_profile:
         options["icc_profile"] = icc_profile
     try:
-        atomic_write(path, lambda tmp: picture.save(tmp, format=file_format, **options))
+        atomic_write(path, lambda tmp: picture.save(tmp, format=file_format, **options), exclusive=not overwrite)
+    except FileExistsError as e:
+        raise ImageWriteError(
+            f"{path} already exists (it appeared while this run was working); pass --force to overwrite it "
+            "or choose another --output"
+        ) from e
     except OSError as e:
         raise ImageWriteError(f"cannot write {path} ({_one_line(e)}); choose a writable --output") from e
 

@@ -34,22 +34,26 @@ def _is_image_name(path: Path) -> bool:
 def expand_inputs(specs: list[str]) -> list[Path]:
     """Files, folders and globs -> image files, in the order given, each once."""
     found: list[Path] = []
+    problems: list[str] = []  # every spec that finds nothing, reported together
     for spec in specs:
         path = Path(spec).expanduser()
+        files: list[Path] = []
         if path.is_dir():
             files = sorted(p for p in path.iterdir() if p.is_file() and _is_image_name(p))
             if not files:
-                raise ImageNotFoundError(f"folder {path} holds no .png, .jpg, .webp or .tif images; check the path")
+                problems.append(f"folder {path} holds no .png, .jpg, .webp or .tif images; check the path")
         elif path.exists():
             files = [path]
         elif glob.has_magic(spec):
             matches = (Path(p) for p in glob.glob(os.path.expanduser(spec), recursive=True))
             files = sorted(p for p in matches if p.is_file() and not _is_earlier_output(p))
             if not files:
-                raise ImageNotFoundError(f"no files match {spec!r}; check the pattern")
+                problems.append(f"no files match {spec!r}; check the pattern")
         else:
-            raise ImageNotFoundError(f"{path}: no such file or folder; check the path")
+            problems.append(f"{path}: no such file or folder; check the path")
         found.extend(files)
+    if problems:
+        raise ImageNotFoundError(problems[0] if len(problems) == 1 else f"{len(problems)} inputs: {' | '.join(problems)}")
     ordered, seen = [], set()
     for p in found:
         if p.resolve() not in seen:

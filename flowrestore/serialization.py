@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from flowrestore.flow.glow import Glow, GlowConfig
+from flowrestore.metadata import MetadataError, check_shapes, check_task, model_config
 from flowrestore.solver.unrolled import SolverConfig, UnrolledSolver
 
 FORMAT = 1
@@ -46,8 +47,13 @@ def _state_tensors(model: nn.Module, dtype: torch.dtype | None) -> dict[str, tor
     return tensors
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call write(tmp_path) and rename the result onto `path`; `path` is never half-written."""
+def atomic_write(path: Path, write, exclusive: bool = False) -> None:
+    """Call write(tmp_path) and move the result onto `path`; `path` is never half-written.
+
+    With `exclusive`, the finished file is hard-linked into place, which fails with
+    FileExistsError if `path` exists (however recently it appeared): of two writers exactly
+    one wins. Without, it replaces whatever is at `path`.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -59,10 +65,24 @@ def atomic_write(path: Path, write) -> None:
         # After writing: mkstemp's 0600 (which some writers, e.g. safetensors, re-create the
         # file with) would make shared checkpoints and images unreadable to others.
         os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
+        if exclusive:
+            _link_exclusively(tmp, path)
+        else:
+            os.replace(tmp, path)
+    finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def _link_exclusively(tmp: str, path: Path) -> None:
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
         raise
+    except OSError:
+        # A file system without hard links: claim the name with O_EXCL, then move the
+        # finished file over our own empty claim.
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        os.replace(tmp, path)
 
 
 def model_kind(model: nn.Module) -> str:
@@ -81,16 +101,40 @@ def save_model(path: Path, model: nn.Module, extra: dict | None = None, dtype: t
 
 
 def read_metadata(path: Path) -> dict:
+    """The file's flowrestore metadata, checked (kind, configuration, task) but not its tensors."""
+    meta, _ = _read_header(Path(path))
+    return meta
+
+
+def _read_header(path: Path) -> tuple[dict, dict[str, tuple[int, ...]]]:
+    """(checked metadata, tensor shapes) from the safetensors header alone."""
     from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
-            raw = (f.metadata() or {}).get("flowrestore")
+            header = f.metadata() or {}
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path} is not a readable safetensors file ({e})") from e
+    raw = header.get("flowrestore")
     if raw is None:
+        if "state" in header:
+            raise CheckpointError(
+                f"{path} is a training state (what --resume reads), not a model; "
+                f"use {path.with_name('best.safetensors')} or last.safetensors from the same folder"
+            )
         raise CheckpointError(f"{path} has no flowrestore metadata; it was not written by flowrestore")
-    return json.loads(raw)
+    try:
+        meta = json.loads(raw)
+        if not isinstance(meta, dict):
+            raise MetadataError(f"its metadata is a {type(meta).__name__}, not a JSON object")
+        model_config(meta)
+        check_task(meta)
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path} is not a usable flowrestore checkpoint: its metadata is not JSON ({e})") from e
+    except MetadataError as e:
+        raise CheckpointError(f"{path} is not a usable flowrestore checkpoint: {e}") from e
+    return meta, shapes
 
 
 def build_model(meta: dict) -> nn.Module:
@@ -102,20 +146,26 @@ def build_model(meta: dict) -> nn.Module:
 
 
 def load_model(path: Path, device: str | torch.device = "cpu") -> Checkpoint:
-    """Rebuild the model from the file's metadata and load its weights strictly (as fp32)."""
+    """Check the file's metadata and tensor shapes against its configuration, then rebuild the
+    model and load its weights strictly (as fp32). Non-finite weights are refused."""
     path = Path(path)
-    meta = read_metadata(path)
-    model = build_model(meta)
+    meta, shapes = _read_header(path)
+    try:
+        check_shapes(model_config(meta), shapes)
+    except MetadataError as e:
+        raise CheckpointError(f"{path} is not a usable flowrestore checkpoint: {e}") from e
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"{path} could not be read ({e})") from e
+    for name, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(
+                f"{path} holds NaN or infinite weights (in {name}), so every output would be too; "
+                "use another checkpoint, e.g. the run's best.safetensors from before it diverged"
+            )
+    model = build_model(meta)
     state = model.state_dict()
-    tensors = {k: v.to(state[k].dtype) if k in state else v for k, v in tensors.items()}
-    missing, unexpected = set(state) - set(tensors), set(tensors) - set(state)
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{path} does not match its model: missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}"
-        )
+    tensors = {k: v.to(state[k].dtype) for k, v in tensors.items()}
     model.load_state_dict(tensors, strict=True)
     return Checkpoint(model=model.to(device), kind=meta["kind"], metadata=meta)

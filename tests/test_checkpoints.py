@@ -154,3 +154,128 @@ def test_malformed_registries_are_reported(tmp_path, text, words):
 def test_registry_rows_are_plain_toml():
     data = tomllib.loads(checkpoints.REGISTRY.read_text())
     assert {row["name"] for row in data["checkpoint"]} == set(load_registry())
+
+
+def _registry_for(tmp_path, checkpoint_dir, name="glow-denoise", sha=None):
+    weights = checkpoint_dir / "tiny-denoise.safetensors"
+    row = {"name": name, "kind": "solver", "task": {"task": "denoise", "noise_sigma": 0.2}, "file": str(weights),
+           "sha256": sha or sha256(weights)}
+    return write_registry(tmp_path / "registry.toml", [row]), weights
+
+
+def test_a_file_named_like_a_registry_entry_does_not_shadow_it(tmp_path, checkpoint_dir, monkeypatch):
+    registry, weights = _registry_for(tmp_path, checkpoint_dir)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "glow-denoise").write_bytes(b"an impostor")
+    assert resolve("glow-denoise", registry=registry) == weights
+    assert resolve("./glow-denoise", registry=registry) == Path("./glow-denoise")  # written as a path: a path
+    (tmp_path / "glow-denoise").unlink()
+    (tmp_path / "glow-denoise").mkdir()  # a folder of that name does not shadow it either
+    assert resolve("glow-denoise", registry=registry) == weights
+
+
+def test_a_name_is_never_taken_from_the_working_folder(tmp_path, checkpoint_dir, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my-model").write_bytes((checkpoint_dir / "tiny-denoise.safetensors").read_bytes())
+    with pytest.raises(UnknownCheckpointError, match="unknown checkpoint 'my-model'.*write ./my-model"):
+        resolve("my-model")
+
+
+def test_a_folder_given_as_a_checkpoint_says_it_is_a_folder(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "best.safetensors").write_bytes(b"")
+    with pytest.raises(UnknownCheckpointError, match=r"run is a folder \(it holds best.safetensors\)"):
+        resolve(str(tmp_path / "run"))
+
+
+def _edited(tmp_path, checkpoint_dir, edit_meta=None, edit_tensors=None, name="edited.safetensors"):
+    """The tiny denoiser with its metadata (a dict) or tensors edited in place."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    source = checkpoint_dir / "tiny-denoise.safetensors"
+    with safe_open(str(source), framework="pt") as f:
+        meta = json.loads(f.metadata()["flowrestore"])
+    tensors = load_file(str(source))
+    if edit_meta:
+        edit_meta(meta)
+    if edit_tensors:
+        edit_tensors(tensors)
+    save_file(tensors, str(tmp_path / name), metadata={"flowrestore": json.dumps(meta)})
+    return tmp_path / name
+
+
+def _prox_config(meta):
+    return meta["config"]["prox_config"]
+
+
+MALFORMED = {
+    "wrong tensor shape": (None, lambda t: t.update({"step_size_raw": t["step_size_raw"][:1]}),
+                           "tensor step_size_raw has shape (1,) but its configuration needs (2,)"),
+    "unknown config key": (lambda m: m["config"].update(colour="blue"), None, "unexpected keyword argument 'colour'"),
+    "non-numeric task field": (lambda m: m["task"].update(noise_sigma="a lot"), None,
+                               "task field noise_sigma is 'a lot', not a float"),
+    "task that is not a table": (lambda m: m.update(task="denoise"), None, "its task is 'denoise'"),
+    "float where an int is meant": (lambda m: _prox_config(m).update(hidden=8.5), None,
+                                    "config.prox_config.hidden is 8.5, not a int"),
+    "huge hidden size": (lambda m: _prox_config(m).update(hidden=10**7), None, "but its configuration needs"),
+    "huge depth": (lambda m: _prox_config(m).update(depth=10**9), None, "declares a model of at least"),
+    "unknown kind": (lambda m: m.update(kind="gan"), None, "its kind is 'gan'"),
+    "NaN weights": (None, lambda t: t["step_size_raw"].fill_(float("nan")), "holds NaN or infinite weights"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_checkpoints_are_refused_before_anything_is_built(tmp_path, checkpoint_dir, case):
+    import time
+
+    from flowrestore.serialization import CheckpointError, load_model
+
+    edit_meta, edit_tensors, words = MALFORMED[case]
+    path = _edited(tmp_path, checkpoint_dir, edit_meta, edit_tensors)
+    started = time.monotonic()
+    with pytest.raises(CheckpointError) as error:
+        load_model(path)
+    assert words in str(error.value) and str(path) in str(error.value)
+    assert time.monotonic() - started < 10  # nothing of the declared size was allocated
+
+
+def test_a_training_state_is_not_called_foreign(tmp_path):
+    import torch
+
+    from flowrestore.serialization import CheckpointError, read_metadata
+    from flowrestore.training.state import save_state
+
+    save_state(tmp_path / "state.safetensors", {"step": 3, "weights": torch.ones(2)})
+    with pytest.raises(CheckpointError, match="is a training state .* use .*best.safetensors"):
+        read_metadata(tmp_path / "state.safetensors")
+
+
+def test_exclusive_writes_let_exactly_one_writer_win(tmp_path):
+    import threading
+
+    from flowrestore.serialization import atomic_write
+
+    target, barrier, wins, losses = tmp_path / "out.bin", threading.Barrier(8), [], []
+
+    def writer(i):
+        def write(tmp):
+            Path(tmp).write_bytes(bytes([i]) * 1000)
+            barrier.wait()  # every writer has a finished file before any links it into place
+
+        try:
+            atomic_write(target, write, exclusive=True)
+            wins.append(i)
+        except FileExistsError:
+            losses.append(i)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1 and len(losses) == 7
+    assert target.read_bytes() == bytes([wins[0]]) * 1000
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]  # no temporary file is left behind

@@ -189,6 +189,8 @@ ERRORS = {
     "one file for several": (["EXTRA", "-o", "one.png"], "denoise", ["is one file but there are 2 inputs"]),
     "unknown output format": (["-o", "out.bmp"], "denoise", ["use a .png, .jpg, .webp or .tif"]),
     "unknown device": (["--device", "tpu"], "denoise", ["unknown device 'tpu'"]),
+    "empty checkpoint": (["--checkpoint", ""], None, ["--checkpoint is empty"]),
+    "missing inputs named together": (["gone1.png", "gone2.png"], "denoise", ["2 inputs", "gone1.png", "gone2.png"]),
 }
 
 
@@ -245,6 +247,11 @@ def test_checkpoints_list_and_show(run):
     fields = json.loads(shown.stdout)
     assert fields["task"]["box"] == 19 and fields["weights"] != "missing" and fields["hub"] is None
     fails(run("checkpoints", "show", "nope", device=None), "unknown checkpoint 'nope'")
+    as_json = run("checkpoints", "list", "--json", device=None)
+    assert as_json.exit_code == 0, as_json.output
+    entries = json.loads(as_json.stdout)  # stdout is one JSON document
+    assert [e["name"] for e in entries] == ["celeba-prior", "glow-denoise", "glow-inpaint", "glow-deblur"]
+    assert entries[2] == fields
 
 
 def test_a_broken_registry_is_one_line_and_exit_1(tmp_path, run):
@@ -297,3 +304,164 @@ def test_restore_sigma_outside_the_trained_range_warns_and_nonsense_is_refused(t
         fails(run("restore", source, "-o", tmp_path / "x.png", "--sigma", bad, model="denoise-sigma"), "noise sigma")
     fixed = run("restore", source, "-o", tmp_path / "f.png", "--sigma", "0.1", model="denoise")
     assert fixed.exit_code == 0 and "one noise level it was trained for" in fixed.stderr
+
+
+def _registry(tmp_path, checkpoint_dir, rows):
+    """A registry of tiny checkpoints: rows of (name, tiny model, sha256 or None for the right one)."""
+    from cli_fixtures import sha256, write_registry
+
+    entries = []
+    for name, model, sha in rows:
+        weights = checkpoint_dir / f"tiny-{model}.safetensors"
+        entry = {"name": name, "kind": "glow" if model == "prior" else "solver", "file": str(weights),
+                 "sha256": sha or sha256(weights)}
+        if model != "prior":
+            entry["task"] = {"task": model}
+        entries.append(entry)
+    return write_registry(tmp_path / "registry.toml", entries)
+
+
+def test_a_local_file_named_like_a_registry_model_is_not_used(tmp_path, checkpoint_dir, monkeypatch):
+    registry = _registry(tmp_path, checkpoint_dir, [("glow-denoise", "denoise", None)])
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "glow-denoise").write_bytes(b"not the registry's model")
+    source = write_image(tmp_path / "a.png", rgb_array(8, 8))
+    result = CliRunner().invoke(app, ["--registry", str(registry), "restore", str(source), "--task", "denoise",
+                                      "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "glow-denoise" in result.stderr
+    fails(CliRunner().invoke(app, ["restore", str(source), "-c", "./glow-denoise", "--device", "cpu", "-f"]),
+          "glow-denoise is not a readable safetensors file")
+
+
+def test_the_global_registry_is_honoured_by_finetune_and_benchmark(tmp_path, checkpoint_dir):
+    wrong = "0" * 64
+    registry = _registry(tmp_path, checkpoint_dir, [("celeba-prior", "prior", wrong), ("glow-denoise", "denoise", wrong)])
+    images = tmp_path / "images"
+    images.mkdir()
+    write_image(images / "a.png", rgb_array(16, 16))
+    finetune = CliRunner().invoke(app, ["--registry", str(registry), "finetune", "--task", "denoise", "--data",
+                                        str(images), "--max-steps", "1", "--out", str(tmp_path / "run"), "--device", "cpu"])
+    fails(finetune, "does not match the registry's sha256 for 'celeba-prior'")
+    benchmark = CliRunner().invoke(app, ["--registry", str(registry), "benchmark", "--dataset", str(images),
+                                         "--task", "denoise", "--method", "glow", "--examples", "0"])
+    fails(benchmark, "could not run glow", "does not match the registry's sha256 for 'glow-denoise'")
+
+
+def test_an_output_that_appears_mid_run_stops_it_and_lists_what_was_written(tmp_path, run, monkeypatch):
+    import flowrestore.restore
+
+    sources = [write_image(tmp_path / f"{n}.png", rgb_array(8, 8)) for n in "abc"]
+    real = flowrestore.restore.restore_images
+
+    def and_meanwhile(*args, **kwargs):
+        results = real(*args, **kwargs)
+        (tmp_path / "b_restored.png").write_bytes(b"another writer's file")
+        return results
+
+    monkeypatch.setattr(flowrestore.restore, "restore_images", and_meanwhile)
+    line = fails(run("restore", *sources, model="denoise"), "b_restored.png already exists", "Stopped")
+    assert "a_restored.png" in line.split("Stopped")[1]
+    assert (tmp_path / "b_restored.png").read_bytes() == b"another writer's file"
+    assert not (tmp_path / "c_restored.png").exists()
+
+
+def test_all_targets_are_checked_before_the_first_write(tmp_path, run):
+    sources = [write_image(tmp_path / f"{n}.png", rgb_array(8, 8)) for n in "ab"]
+    (tmp_path / "b_restored.png").write_bytes(b"keep")
+    fails(run("restore", *sources, model="denoise"), "b_restored.png already exists")
+    assert not (tmp_path / "a_restored.png").exists()
+
+
+def test_nan_weights_are_refused_naming_the_checkpoint(tmp_path, run, checkpoint_dir):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    source = checkpoint_dir / "tiny-denoise.safetensors"
+    tensors = load_file(str(source))
+    tensors["step_size_raw"].fill_(float("nan"))
+    with safe_open(str(source), framework="pt") as f:
+        metadata = f.metadata()
+    broken = tmp_path / "broken.safetensors"
+    save_file(tensors, str(broken), metadata=metadata)
+    image = write_image(tmp_path / "a.png", rgb_array(8, 8))
+    fails(run("restore", image, "-c", broken, "--device", "cpu"), "broken.safetensors holds NaN or infinite weights")
+    assert not (tmp_path / "a_restored.png").exists()
+
+
+def test_non_finite_outputs_are_not_written(tmp_path, run, monkeypatch):
+    import flowrestore.restore
+
+    from dataclasses import replace
+
+    real = flowrestore.restore.restore_images
+
+    def nan(*args, **kwargs):
+        results = real(*args, **kwargs)
+        return [replace(r, image=replace(r.image, rgb=r.image.rgb * float("nan"))) for r in results]
+
+    monkeypatch.setattr(flowrestore.restore, "restore_images", nan)
+    image = write_image(tmp_path / "a.png", rgb_array(8, 8))
+    fails(run("restore", image, model="denoise"), "tiny-denoise.safetensors produced NaN", "a.png", "nothing was written")
+    assert not (tmp_path / "a_restored.png").exists()
+
+
+def test_a_malformed_checkpoint_is_one_line(tmp_path, run, checkpoint_dir):
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(checkpoint_dir / "tiny-denoise.safetensors"))
+    meta = {"format": 1, "kind": "solver", "task": {"task": "denoise", "noise_sigma": 0.2},
+            "config": {"folds": 2, "prox_config": {"hidden": 10**6, "levels": 2, "depth": 2}}}
+    save_file(tensors, str(tmp_path / "huge.safetensors"), metadata={"flowrestore": json.dumps(meta)})
+    image = write_image(tmp_path / "a.png", rgb_array(8, 8))
+    fails(run("restore", image, "--task", "denoise", "-c", tmp_path / "huge.safetensors", "--device", "cpu"),
+          "huge.safetensors is not a usable flowrestore checkpoint", "shape")
+
+
+def test_every_unreadable_input_is_named_at_once(tmp_path, run):
+    good = write_image(tmp_path / "good.png", rgb_array(8, 8))
+    (tmp_path / "one.png").write_text("no image")
+    (tmp_path / "two.png").write_bytes(good.read_bytes()[:40])
+    fails(run("restore", tmp_path, model="denoise"), "2 images cannot be used", "one.png", "two.png")
+
+
+def test_sixteen_bit_colour_gets_its_note_and_multi_frame_tiffs_are_refused(tmp_path, run):
+    deep = tmp_path / "deep.png"
+    deep.write_bytes(_png16_rgb(rgb_array(8, 8).astype(np.uint16) * 257))
+    result = run("restore", deep, model="denoise")
+    assert result.exit_code == 0, result.output
+    assert "16-bit colour is decoded to 8 bits" in result.stderr
+    frames = [Image.fromarray(rgb_array(8, 8, seed)) for seed in range(3)]
+    frames[0].save(tmp_path / "pages.tif", save_all=True, append_images=frames[1:])
+    fails(run("restore", tmp_path / "pages.tif", model="denoise"), "pages.tif holds 3 frames")
+
+
+def _png16_rgb(array) -> bytes:
+    """A 16-bit RGB PNG (Pillow cannot write one)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    h, w, _ = array.shape
+    rows = b"".join(b"\0" + array[i].astype(">u2").tobytes() for i in range(h))
+    header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def test_misleading_messages_now_say_what_is_wrong(tmp_path, run, checkpoint_dir):
+    from flowrestore.training.state import save_state
+
+    image = write_image(tmp_path / "a.png", rgb_array(8, 8))
+    (tmp_path / "run").mkdir()
+    fails(run("restore", image, "-c", tmp_path / "run"), "run is a folder", "give the .safetensors file")
+    save_state(tmp_path / "run" / "state.safetensors", {"step": 1, "x": torch.ones(1)})
+    fails(run("restore", image, "-c", tmp_path / "run" / "state.safetensors"), "is a training state")
+    mask = _mask(tmp_path, (8, 8))
+    fails(run("restore", image, "--mask", mask, "--box", 3, model="inpaint"), "give --mask or --box, not both")
+    masked = run("restore", image, "--mask", mask, model="inpaint")
+    assert masked.exit_code == 0 and "inpaint with the mask mask.png" in masked.stderr
+    assert "19x19" not in masked.stderr

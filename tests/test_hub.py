@@ -181,3 +181,65 @@ def test_cli_restores_with_a_hub_checkpoint(hub, published, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "face_restored.png").is_file()
+
+
+@pytest.fixture
+def silent_endpoint(monkeypatch, tmp_path):
+    """A listener on 127.0.0.1 that accepts connections (the kernel does) and never answers."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    yield listener
+    listener.close()
+
+
+def test_an_endpoint_that_never_answers_fails_within_the_timeout(silent_endpoint, monkeypatch, capfd):
+    import time
+
+    monkeypatch.setenv("FLOWRESTORE_HUB_TIMEOUT", "1")
+    started = time.monotonic()
+    with pytest.raises(HubError, match=r"could not reach http://127.0.0.1:\d+ .*no answer within 1 s"):
+        resolve(f"hf://{REPO}/models/denoise.safetensors")
+    assert time.monotonic() - started < 5
+    assert "Retrying" not in capfd.readouterr().err
+
+
+def test_a_refused_connection_is_one_quick_error_without_retry_lines(monkeypatch, tmp_path, capfd):
+    import socket
+    import time
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now: connections are refused
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    started = time.monotonic()
+    with pytest.raises(HubError, match=rf"could not reach http://127.0.0.1:{port} .*refused"):
+        resolve(f"hf://{REPO}/models/denoise.safetensors")
+    assert time.monotonic() - started < 5
+    assert "Retrying" not in capfd.readouterr().err
+
+
+def test_not_found_reads_differently_from_unreachable(hub, published):
+    with pytest.raises(HubError, match=r"not found in .* \(HTTP 404\)") as missing:
+        resolve(f"hf://{REPO}/models/other.safetensors")
+    assert "could not reach" not in str(missing.value)
+
+
+def test_the_timeout_is_at_most_ten_seconds_by_default_and_configurable(monkeypatch):
+    from flowrestore.hub import HubSettings
+
+    monkeypatch.delenv("FLOWRESTORE_HUB_TIMEOUT", raising=False)
+    assert HubSettings.from_environment().timeout <= 10
+    monkeypatch.setenv("FLOWRESTORE_HUB_TIMEOUT", "2.5")
+    assert HubSettings.from_environment().timeout == 2.5
+    monkeypatch.setenv("FLOWRESTORE_HUB_TIMEOUT", "soon")
+    with pytest.raises(HubError, match="FLOWRESTORE_HUB_TIMEOUT"):
+        HubSettings.from_environment()

@@ -193,3 +193,15 @@ def test_noise_conditioned_finetune_starts_from_a_plain_denoiser_and_learns_slop
     assert (model.model.step_size_raw - start.step_size_raw).abs().max() < 0.2
     with pytest.raises(ValueError, match="sigma_range"):
         FinetuneConfig(**common, sigma_range=(0.3, 0.1))
+
+
+def test_a_run_writes_metrics_csv_one_row_per_evaluation_across_resume(folders, tmp_path):
+    import csv
+
+    pretrain(_pretrain_config(folders, tmp_path, steps=8))
+    pretrain(_pretrain_config(folders, tmp_path, steps=16), resume=True)
+    with open(tmp_path / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [4, 8, 12, 16]
+    assert all(r["monitor"] == "val_bpd" and float(r["value"]) > 0 and float(r["train_loss"]) > 0 for r in rows)
+    assert all(float(r["images_per_s"]) > 0 and r["lr"] for r in rows)

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from flowrestore.imageio import open_dataset_image, read_each
 from flowrestore.operators.measurement import image_seed
 
 DATA_ROOT = Path(__file__).resolve().parent.parent / "data"
@@ -54,8 +55,7 @@ def image_files(folder: Path) -> list[Path]:
 
 
 def _load(path: Path, size: int | None) -> np.ndarray:
-    with Image.open(path) as im:
-        im = im.convert("RGB")
+    with open_dataset_image(path, "RGB") as im:
         if size is not None:
             side = min(im.size)
             left, top = (im.width - side) // 2, (im.height - side) // 2
@@ -78,10 +78,13 @@ def load_images(dataset: str, limit: int | None = None, size: int | None = None)
     if not files:
         raise ValueError(f"no images ({', '.join(sorted(EXTENSIONS))}) found under {folder}")
     files = files[:limit]
-    arrays = [_load(p, size) for p in files]
-    shapes = {a.shape for a in arrays}
+    # An unreadable file stops the benchmark, naming every such file: scores over fewer images
+    # than the folder holds would not compare with other runs.
+    arrays = read_each(files, lambda p: _load(p, size))
+    shapes = {a.shape[:2] for a in arrays}
     if len(shapes) > 1:
-        raise ValueError(f"images under {folder} have different sizes {sorted(shapes)[:3]}; pass a size to resize them")
+        sizes = ", ".join(f"{w}x{h}" for h, w in sorted(shapes)[:3])
+        raise ValueError(f"images under {folder} have different sizes ({sizes}); pass --size N to resize them")
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
     names = tuple(p.relative_to(folder).as_posix() for p in files)
     return ImageSet(name=name, folder=folder, names=names, images=images)

@@ -10,36 +10,70 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from flowrestore.errors import FlowrestoreError
+
 # flowrestore.benchmark imports torch: it is imported inside the functions so `--help` stays fast.
 MAP_STEPS = 20  # flowrestore.benchmark.map.MapConfig.steps (a test keeps them equal)
 
 
-def _checkpoints(names: list[str], checkpoint_dir: Path | None) -> tuple[dict[str, Path], dict[str, str]]:
-    """Find each registry name: in `checkpoint_dir` only when given, else through the registry."""
+def _checkpoints(
+    names: list[str], checkpoint_dir: Path | None, registry: Path | None
+) -> tuple[dict[str, Path], dict[str, str], set[str]]:
+    """Find each registry name: in `checkpoint_dir` only when given, else through the registry.
+
+    Returns (found, why each other one is missing, the names that exist but failed: a wrong
+    hash, an unreachable hub), so that a broken checkpoint is never taken for an absent one.
+    """
     found: dict[str, Path] = {}
     missing: dict[str, str] = {}
+    broken: set[str] = set()
     if checkpoint_dir is not None:
+        if not checkpoint_dir.is_dir():
+            raise ValueError(f"--checkpoint-dir {checkpoint_dir} is not a folder; give the folder of <name>.safetensors files")
         for name in names:
             path = checkpoint_dir / f"{name}.safetensors"
             if path.is_file():
                 found[name] = path
             else:
                 missing[name] = f"not found in {checkpoint_dir}"
-        return found, missing
+        return found, missing, broken
     from flowrestore.checkpoints import resolve
+    from flowrestore.errors import CheckpointUnavailableError, UnknownCheckpointError
 
     for name in names:
         try:
-            found[name] = Path(resolve(name))
-        # Any failure (not registered, offline, not yet published) means: skip the rows that need it.
+            found[name] = Path(resolve(name, registry=registry))
+        # Any failure means: skip the rows that need it (and fail at the end unless told to skip).
         except Exception as e:  # noqa: BLE001
             missing[name] = str(e).splitlines()[0] if str(e) else type(e).__name__
-    return found, missing
+            if not isinstance(e, (UnknownCheckpointError, CheckpointUnavailableError, LookupError)):
+                broken.add(name)
+    return found, missing, broken
 
 
 def _out_dir(out: Path | None, force: bool) -> None:
-    if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+    if out is not None and out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for the results")
+    if out is not None and out.exists() and any(out.iterdir()) and not force:
         raise ValueError(f"{out} exists and is not empty; choose another --out or pass --force to overwrite")
+
+
+def _incomplete(result, requested: set[str], broken: set[str]) -> list[str]:
+    """What could not run although it should have: a method named with --method, a checkpoint
+    that exists but failed, or everything."""
+    from flowrestore.benchmark.methods import checkpoint_name
+
+    problems = {}
+    for (method, reason), settings in result.skipped.items():
+        names = {checkpoint_name(method, s.split()[0]) for s in settings}  # a setting's label starts with its task
+        if method in requested or names & broken:
+            problems.setdefault(method, f"{method} ({reason})")
+    ran = {r.method for r in result.records}
+    for method in sorted(requested - ran - set(problems)):
+        problems[method] = f"{method} (it applies to none of the chosen tasks)"
+    if not result.records and not problems:
+        problems["-"] = "any method"
+    return list(problems.values())
 
 
 def _table(cells) -> Table:
@@ -58,6 +92,7 @@ def _table(cells) -> Table:
 
 
 def benchmark(
+    ctx: typer.Context,
     dataset: Annotated[str, typer.Option(help="celeba, anime (bundled test sets) or an image folder")] = "celeba",
     experiment: Annotated[
         Optional[str], typer.Option(help="table1|table2|table3|table4|denoise-sweep [default: table4 for anime, else table1]")
@@ -79,6 +114,9 @@ def benchmark(
     ] = None,
     map_steps: Annotated[int, typer.Option(help="optimiser steps of GLOW MAP")] = MAP_STEPS,
     map_gamma: Annotated[Optional[float], typer.Option(help="GLOW MAP latent penalty [default: max(sigma^2, 1e-3)]")] = None,
+    skip_missing: Annotated[
+        bool, typer.Option("--skip-missing", help="exit 0 even when some requested rows could not run (noted)")
+    ] = False,
 ) -> None:
     """Benchmark restorers on one of the paper's experiments: PSNR, SSIM and time per image."""
     _out_dir(out, force)
@@ -90,7 +128,8 @@ def benchmark(
         size=size, device=device, batch_size=batch_size, examples=examples, eight_bit=eight_bit, map=MapConfig(steps=map_steps, gamma=map_gamma),
     )
     console = Console()
-    found, missing = _checkpoints(required_checkpoints(plan(config)), checkpoint_dir)
+    registry = ctx.obj.registry if ctx.obj is not None else None
+    found, missing, broken = _checkpoints(required_checkpoints(plan(config)), checkpoint_dir, registry)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         tasks: dict[str, int] = {}
@@ -107,3 +146,8 @@ def benchmark(
     if out is not None:
         for path in write_report(result, out):
             console.print(f"wrote {path}")
+    problems = _incomplete(result, set(method or ()), broken)
+    if problems and not skip_missing:
+        raise FlowrestoreError(
+            f"could not run {'; '.join(problems)}; fix that, or pass --skip-missing to accept the partial table"
+        )

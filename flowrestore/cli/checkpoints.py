@@ -23,33 +23,11 @@ def _task_label(task: dict | None) -> str:
     return TaskSpec.from_dict(task).label() if task else "-"
 
 
-@app.command("list")
-def list_command(ctx: typer.Context) -> None:
-    """Registered checkpoints and where their weights are (bundled, cached, hub, missing)."""
-    from rich.table import Table
+def _fields(entry) -> dict:
+    """One registry entry as plain values (what `show` and `list --json` print)."""
+    from flowrestore.checkpoints import availability
 
-    from flowrestore.checkpoints import availability, list_checkpoints
-
-    table = Table(box=None, pad_edge=False)
-    for column in ("name", "kind", "task", "weights", "metrics"):
-        table.add_column(column)
-    for entry in list_checkpoints(_registry(ctx)):
-        metrics = ", ".join(f"{k} {v}" for k, v in entry.metrics.items()) or "-"
-        table.add_row(entry.name, entry.kind, _task_label(entry.task), availability(entry), metrics)
-    stdout().print(table)
-
-
-@app.command("show")
-def show_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Registry name.")]) -> None:
-    """Every field of one registry entry, as JSON."""
-    from flowrestore.checkpoints import availability, load_registry
-    from flowrestore.errors import UnknownCheckpointError
-
-    entries = load_registry(_registry(ctx))
-    if name not in entries:
-        raise UnknownCheckpointError(f"unknown checkpoint {name!r}; use one of {', '.join(entries)}")
-    entry = entries[name]
-    fields = {
+    return {
         "name": entry.name,
         "kind": entry.kind,
         "description": entry.description,
@@ -61,6 +39,42 @@ def show_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="R
         "metrics": entry.metrics,
         "weights": availability(entry),
     }
+
+
+@app.command("list")
+def list_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print every entry as one JSON array.")] = False,
+) -> None:
+    """Registered checkpoints and where their weights are (bundled, cached, hub, missing)."""
+    from rich.table import Table
+
+    from flowrestore.checkpoints import list_checkpoints
+
+    entries = list_checkpoints(_registry(ctx))
+    if as_json:
+        stdout().print_json(json.dumps([_fields(e) for e in entries]))
+        return
+    table = Table(box=None, pad_edge=False)
+    for column in ("name", "kind", "task", "weights", "metrics"):
+        table.add_column(column)
+    for entry in entries:
+        shown = {k: v for k, v in entry.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        metrics = ", ".join(f"{k} {v}" for k, v in shown.items()) or "-"
+        table.add_row(entry.name, entry.kind, _task_label(entry.task), _fields(entry)["weights"], metrics)
+    stdout().print(table)
+
+
+@app.command("show")
+def show_command(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Registry name.")]) -> None:
+    """Every field of one registry entry, as JSON."""
+    from flowrestore.checkpoints import load_registry
+    from flowrestore.errors import UnknownCheckpointError
+
+    entries = load_registry(_registry(ctx))
+    if name not in entries:
+        raise UnknownCheckpointError(f"unknown checkpoint {name!r}; use one of {', '.join(entries)}")
+    fields = _fields(entries[name])
     stdout().print_json(json.dumps(fields))
 
 

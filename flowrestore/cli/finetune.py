@@ -11,6 +11,7 @@ from flowrestore.cli import loop_options as lo
 
 
 def finetune(
+    ctx: typer.Context,
     task: Annotated[str, typer.Option(help="denoise, inpaint or deblur.")],
     data: Annotated[Path, typer.Option("--data", help="Folder of clean training images.")],
     val: Annotated[Optional[Path], typer.Option("--val", help="Folder of clean validation images.")] = None,
@@ -23,20 +24,26 @@ def finetune(
     ] = 5,
     blur_boundary: Annotated[str, typer.Option(help="Blur boundary: zero (the paper's) or periodic.")] = "zero",
     prox: Annotated[str, typer.Option(help="glow (proposed), resnet or unet.")] = "glow",
-    prior: Annotated[str, typer.Option(help="GLOW prior: checkpoint name or path.")] = "celeba-prior",
+    prior: Annotated[
+        str, typer.Option(help="GLOW prior: registry name (hash-checked), a path (with a / or .safetensors) or hf://.")
+    ] = "celeba-prior",
     init_from: Annotated[
         Optional[Path], typer.Option(help="Start the prox from this solver checkpoint (e.g. a denoiser).")
     ] = None,
     plug_and_play: Annotated[
         bool, typer.Option("--plug-and-play", help="One frozen prior in every fold; train only mu and lambda.")
     ] = False,
-    folds: Annotated[int, typer.Option(help="Number of unrolled folds K.")] = 4,
-    lr: Annotated[float, typer.Option(help="Learning rate of the network weights.")] = 1e-5,
-    lr_scalars: Annotated[float, typer.Option(help="Learning rate of the step sizes and shrinkages.")] = 1e-2,
+    folds: Annotated[int, typer.Option(min=1, help="Number of unrolled folds K.")] = 4,
+    lr: Annotated[float, typer.Option(parser=lo.positive, help="Learning rate of the network weights.")] = 1e-5,
+    lr_scalars: Annotated[
+        float, typer.Option(parser=lo.positive, help="Learning rate of the step sizes and shrinkages.")
+    ] = 1e-2,
     memory_saving: Annotated[
         bool, typer.Option(help="Recompute flow activations from their inverses during backprop.")
     ] = True,
-    image_size: Annotated[int, typer.Option(help="Training images are centre-cropped and resized to this.")] = 64,
+    image_size: Annotated[
+        int, typer.Option(min=1, help="Training images are centre-cropped and resized to this (a multiple of 2**levels).")
+    ] = 64,
     batch_size: lo.BatchSize = 16,
     epochs: lo.Epochs = None,
     max_steps: lo.MaxSteps = None,
@@ -47,6 +54,7 @@ def finetune(
     device: lo.Device = "auto",
     bf16: lo.Bf16 = False,
     resume: lo.Resume = False,
+    force: lo.Force = False,
 ) -> None:
     """Fine-tune the unrolled solver end to end with MSE (stage 2 of the paper)."""
     from rich.console import Console
@@ -65,7 +73,7 @@ def finetune(
     if prox == "glow":
         from flowrestore.checkpoints import resolve
 
-        prior_path = resolve(prior)
+        prior_path = resolve(prior, registry=ctx.obj.registry if ctx.obj else None)
     config = FinetuneConfig(
         train_dir=data, val_dir=val, task=spec, out_dir=out or Path(f"runs/{prox}-{task}"), prox=prox,
         prior=prior_path, init_from=init_from, folds=folds, plug_and_play=plug_and_play, lr=lr,
@@ -74,5 +82,5 @@ def finetune(
     )
     console = Console()
     with TrainingProgress(console, f"finetune {spec.label()}") as progress:
-        result = run_finetune(config, resume=resume, callback=progress)
+        result = run_finetune(config, resume=resume, callback=progress, force=force)
     console.print(describe_result(result))

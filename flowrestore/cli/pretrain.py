@@ -13,14 +13,16 @@ from flowrestore.cli import loop_options as lo
 def pretrain(
     data: Annotated[Path, typer.Option("--data", help="Folder of training images (PNG/JPEG/WebP, recursive).")],
     val: Annotated[Optional[Path], typer.Option("--val", help="Folder of validation images.")] = None,
-    out: Annotated[Path, typer.Option("--out", help="Run folder: best/last checkpoints and resume state.")] = Path(
-        "runs/prior"
-    ),
+    out: Annotated[
+        Path, typer.Option("--out", help="Run folder: best/last checkpoints and resume state (never replaced).")
+    ] = Path("runs/prior"),
     preset: Annotated[str, typer.Option(help="GLOW size: compact, paper or tiny.")] = "compact",
-    image_size: Annotated[int, typer.Option(help="Images are centre-cropped and resized to this.")] = 64,
+    image_size: Annotated[
+        int, typer.Option(min=1, help="Images are centre-cropped and resized to this (a multiple of 2**levels).")
+    ] = 64,
     n_bits: Annotated[int, typer.Option(help="Bits per colour channel for dequantisation.")] = 8,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
-    warmup: Annotated[int, typer.Option(help="Linear learning-rate warm-up steps.")] = 500,
+    lr: Annotated[float, typer.Option(parser=lo.positive, help="Adam learning rate.")] = 1e-3,
+    warmup: Annotated[int, typer.Option(min=0, help="Linear learning-rate warm-up steps.")] = 500,
     batch_size: lo.BatchSize = 64,
     epochs: lo.Epochs = None,
     max_steps: lo.MaxSteps = None,
@@ -31,6 +33,7 @@ def pretrain(
     device: lo.Device = "auto",
     bf16: lo.Bf16 = False,
     resume: lo.Resume = False,
+    force: lo.Force = False,
 ) -> None:
     """Train a GLOW prior on clean images (stage 1 of the paper)."""
     from rich.console import Console
@@ -49,5 +52,5 @@ def pretrain(
     config.glow_config()  # validates the preset before any data is read
     console = Console()
     with TrainingProgress(console, "pretrain") as progress:
-        result = run_pretrain(config, resume=resume, callback=progress)
+        result = run_pretrain(config, resume=resume, callback=progress, force=force)
     console.print(describe_result(result))

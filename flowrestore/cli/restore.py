@@ -20,6 +20,7 @@ from flowrestore.cli.options import (
     TaskOption,
 )
 from flowrestore.cli.ui import info, note, stdout
+from flowrestore.errors import FlowrestoreError, ImageWriteError
 
 PROGRESS_FROM = 4  # images or tiles; fewer finish before a bar would be worth drawing
 
@@ -100,7 +101,7 @@ def command(
     """Restore noisy, masked or blurred images (each written next to its input by default)."""
     from flowrestore.checkpoints import default_checkpoint, load
     from flowrestore.devices import pick_device
-    from flowrestore.imageio import check_writable, image_size, read_image, read_mask, write_image, write_rgb
+    from flowrestore.imageio import check_writable, image_size, read_each, read_image, read_mask
     from flowrestore.resources import check_pixels
     from flowrestore.paths import comparison_paths, expand_inputs, plan_outputs
 
@@ -110,8 +111,12 @@ def command(
     Tiling(tile=tile, pad=tile_pad if tile_pad is not None else Tiling.pad)  # reject bad values early
     if task is not None:
         task_spec(None, task, sigma, blur_sigma, box, blur_kernel, blur_boundary)  # reject bad values early
+    if checkpoint is not None and not checkpoint.strip():
+        raise ValueError("--checkpoint is empty; give a registry name, a .safetensors path or an hf:// address")
     if checkpoint is None and task is None:
         raise ValueError("give --task (denoise, inpaint or deblur) or --checkpoint")
+    if mask is not None and box is not None:
+        raise ValueError("give --mask or --box, not both: the mask already says which pixels to fill")
     paths = expand_inputs(inputs)
     targets = plan_outputs(paths, output, force)
     figures = comparison_paths(paths, targets, force) if compare else [None] * len(paths)
@@ -144,7 +149,7 @@ def command(
         size = image_size(path)
         if size is not None:
             check_pixels(*size, str(path))
-    images = [read_image(p) for p in paths]
+    images = read_each(paths, read_image)  # every unreadable input named at once
     for image, target in zip(images, targets):
         check_writable(target, image)
         for text in image.notes:
@@ -161,12 +166,9 @@ def command(
     seeds = [image_seed(p.name, seed) for p in paths]
     results = _run(loaded.model, images, spec, observed, degrade, seeds, compare, batch_size, tiling, sigma)
     elapsed = time.perf_counter() - started
+    _check_finite(results, paths, spec_name)
     likeness = _likeness(results, spec.task)
-
-    for result, target, figure in zip(results, targets, figures):
-        write_image(target, result.image, overwrite=force)
-        if figure is not None:
-            write_rgb(figure, result.comparison, overwrite=force)
+    _write_all(results, targets, figures, force)
     _print_sigmas(paths, results)
     if degrade:
         _print_scores(paths, results)
@@ -175,8 +177,9 @@ def command(
             note(f"note: {score.note(path.name)}")
     rate = len(images) / elapsed if elapsed > 0 else float("inf")
     where = output if output is not None else "next to the inputs"
+    label = f"inpaint with the mask {mask.name}" if mask is not None else spec.label()
     info(
-        f"restored {len(images)} image{'s' * (len(images) != 1)} ({spec.label()}, {spec_name}) "
+        f"restored {len(images)} image{'s' * (len(images) != 1)} ({label}, {spec_name}) "
         f"in {elapsed:.2f} s, {rate:.1f} images/s on {chosen.type} -> {where}"
     )
     unusual = sum(score.unusual for score in likeness)
@@ -226,6 +229,39 @@ def _print_sigmas(paths, results) -> None:
     levels = [level for _, level in estimated]
     info(f"estimated noise sigma {min(levels):.3f} to {max(levels):.3f} (mean {sum(levels) / len(levels):.3f}) "
          f"over {len(levels)} images; pass --sigma to set it")
+
+
+def _check_finite(results, paths, checkpoint: str) -> None:
+    """Refuse to write NaN or infinite results (they would be saved as black pixels)."""
+    import torch
+
+    bad = [p.name for p, r in zip(paths, results) if not bool(torch.isfinite(r.image.rgb).all())]
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise FlowrestoreError(
+            f"checkpoint {checkpoint} produced NaN or infinite values for {shown}; nothing was written. "
+            "The checkpoint is probably broken: use another one"
+        )
+
+
+def _write_all(results, targets, figures, force: bool) -> None:
+    """Write every output; if one cannot be written (e.g. it appeared meanwhile), stop and say
+    which were written before it."""
+    from flowrestore.imageio import write_image, write_rgb
+
+    written: list[Path] = []
+    try:
+        for result, target, figure in zip(results, targets, figures):
+            write_image(target, result.image, overwrite=force)
+            written.append(target)
+            if figure is not None:
+                write_rgb(figure, result.comparison, overwrite=force)
+                written.append(figure)
+    except ImageWriteError as e:
+        if not written:
+            raise
+        shown = ", ".join(str(p) for p in written[:10]) + (f" and {len(written) - 10} more" if len(written) > 10 else "")
+        raise ImageWriteError(f"{e}. Stopped; written before it: {shown}") from e
 
 
 def _run(model, images, spec, observed, degrade, seeds, compare, batch_size, tiling, sigma=None):

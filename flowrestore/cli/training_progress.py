@@ -38,6 +38,8 @@ class TrainingProgress:
             self.console.print(f"device: {event['device']} (world size {event['world_size']})")
         elif kind == "resumed":
             self.console.print(f"resumed at step {event['step']}")
+        elif kind == "finished":
+            self.console.print(f"this run has already finished: {event['reason']}")
         elif kind == "eval":
             shown = {k: v for k, v in event["metrics"].items() if isinstance(v, (int, float))}
             text = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items())
@@ -58,7 +60,8 @@ class TrainingProgress:
 def describe_result(result) -> str:
     best = result.best or {}
     shown = ", ".join(f"{k} {v:.4g}" for k, v in best.items() if isinstance(v, float))
+    where = result.best_path if result.best_path is not None else "none written (no finite evaluation)"
     return (
         f"stopped after {result.step} steps ({result.stop_reason}, {result.seconds:.0f} s); "
-        f"best: {shown or 'none'}; checkpoint: {result.best_path}"
+        f"best: {shown or 'none'}; checkpoint: {where}"
     )

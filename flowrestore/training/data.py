@@ -10,12 +10,16 @@ import numpy as np
 import torch
 from PIL import Image
 
+from flowrestore.imageio import open_dataset_image, read_each
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
 
 def list_images(folder: Path) -> list[Path]:
     """Image files under `folder`, recursively, in a fixed (sorted) order."""
     folder = Path(folder)
+    if folder.is_file():
+        raise ValueError(f"{folder} is a file; give the folder that holds the training images")
     if not folder.is_dir():
         raise ValueError(f"image folder {folder} does not exist; pass a folder of PNG/JPEG/WebP images")
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
@@ -44,11 +48,14 @@ def load_folder(folder: Path, size: int = 64, channels: int = 3, limit: int | No
 def _load_folder(folder: str, size: int, channels: int, limit: int | None) -> torch.Tensor:
     files = list_images(Path(folder))[:limit]
     mode = "RGB" if channels == 3 else "L"
-    arrays = []
-    for path in files:
-        with Image.open(path) as im:
-            arr = np.asarray(_fit(im.convert(mode), size))
-        arrays.append(arr if arr.ndim == 3 else arr[..., None])
+
+    def read(path: Path) -> np.ndarray:
+        arr = np.asarray(_fit(open_dataset_image(path, mode), size))
+        return arr if arr.ndim == 3 else arr[..., None]
+
+    # One unreadable file stops training, and the message names every such file: training on
+    # fewer images than the folder holds would quietly change what the run learns.
+    arrays = read_each(files, read)
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 
 

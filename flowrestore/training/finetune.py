@@ -16,7 +16,7 @@ from flowrestore.solver.unrolled import SolverConfig, UnrolledSolver
 from flowrestore.training import data
 from flowrestore.training.distributed import Context
 from flowrestore.training.loop import Callback, LoopResult
-from flowrestore.training.objective import ImageObjective, StageConfig, autocast, train
+from flowrestore.training.objective import ImageObjective, StageConfig, autocast, check_image_size, train
 
 # Where the data step starts: mu = 1 makes x_tilde = y for denoising, which would cut
 # every fold but the last off from the output; 0.5 averages estimate and measurement.
@@ -120,6 +120,7 @@ class FinetuneObjective(ImageObjective):
         size = config.image_size
         self.operator = config.task.operator(size, size).to(ctx.device)
         self.model = build_solver(config).to(ctx.device)
+        check_image_size(size, self.model.size_multiple)
         self.net = self.model
         scalars = [self.model.step_size_raw, self.model.shrinkage_raw]
         slopes = [self.model.step_size_slope, self.model.shrinkage_slope] if self.model.config.noise_conditioned else []
@@ -203,6 +204,11 @@ class FinetuneObjective(ImageObjective):
         return extra
 
 
-def finetune(config: FinetuneConfig, resume: bool = False, callback: Callback | None = None) -> LoopResult:
-    """Fine-tune an unrolled solver for one task; the best checkpoint ends up at result.best_path."""
-    return train(FinetuneObjective, config, resume=resume, callback=callback)
+def finetune(
+    config: FinetuneConfig, resume: bool = False, callback: Callback | None = None, force: bool = False
+) -> LoopResult:
+    """Fine-tune an unrolled solver for one task; the best checkpoint ends up at result.best_path.
+
+    A run folder that already holds a run needs `resume` or `force` (flowrestore.training.rundir).
+    """
+    return train(FinetuneObjective, config, resume=resume, callback=callback, force=force)

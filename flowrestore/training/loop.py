@@ -15,12 +15,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
-from flowrestore.errors import FlowrestoreError
+from flowrestore.errors import TrainingError
+from flowrestore.training.rundir import BEST_FILE, LAST_FILE, STATE_FILE
+from flowrestore.training import metrics_log
 from flowrestore.training.state import load_state, save_state
 
-
-class TrainingError(FlowrestoreError):
-    """Training cannot go on (diverged, nothing to resume, ...); the message says what to do."""
+__all__ = ["BEST_FILE", "LAST_FILE", "STATE_FILE", "LoopConfig", "LoopResult", "TrainingError", "run"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,16 @@ class LoopConfig:
     save_every: int | None = None  # steps between resume states; default: eval_every
     patience: int = 5  # evaluations without improvement before stopping
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        at_least_one = {"batch_size": self.batch_size, "max_steps": self.max_steps, "eval_every": self.eval_every,
+                        "save_every": self.save_every, "patience": self.patience}
+        for name, value in at_least_one.items():
+            if value is not None and value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        for name, value in {"epochs": self.epochs, "time_limit": self.time_limit}.items():
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,10 +78,6 @@ class LoopResult:
 
 Callback = Callable[[dict], None]
 
-STATE_FILE = "state.safetensors"
-BEST_FILE = "best.safetensors"
-LAST_FILE = "last.safetensors"
-
 
 def total_steps(config: LoopConfig, n_train: int) -> int:
     per_epoch = max(n_train // config.batch_size, 1)
@@ -84,6 +90,19 @@ def total_steps(config: LoopConfig, n_train: int) -> int:
     raise ValueError("give --max-steps, --epochs or --time-limit so training knows when to stop")
 
 
+def _log_row(run_dir: Path, objective, config: LoopConfig, step: int, per_epoch: int, score: float,
+             since_eval: dict, seconds: float) -> None:
+    """One metrics.csv row: the mean training loss since the last evaluation, the monitored score."""
+    now = time.monotonic()
+    images = (step - since_eval["first"]) * config.batch_size
+    metrics_log.append(run_dir, {
+        "step": step, "epoch": round(step / per_epoch, 4),
+        "train_loss": since_eval["loss"] / max(since_eval["steps"], 1),
+        "monitor": objective.monitor, "value": score, "lr": metrics_log.learning_rates(objective),
+        "images_per_s": round(images / max(now - since_eval["start"], 1e-9), 3), "seconds": round(seconds, 1),
+    })
+
+
 def run(
     objective: Objective,
     config: LoopConfig,
@@ -91,8 +110,13 @@ def run(
     resume: bool = False,
     callback: Callback | None = None,
     is_main: bool = True,
+    run_config: dict | None = None,
 ) -> LoopResult:
-    """Train until max steps / epochs / time limit / early stopping; only `is_main` writes files."""
+    """Train until max steps / epochs / time limit / early stopping; only `is_main` writes files.
+
+    `run_config` (plain values) is saved with every state, so that a resume can be checked
+    against the configuration the run started with (flowrestore.training.rundir).
+    """
     run_dir = Path(run_dir)
     emit = callback or (lambda event: None)
     n = objective.n_train
@@ -102,6 +126,7 @@ def run(
     total = total_steps(config, n)
 
     step, best, bad_evals, history = 0, None, 0, []
+    start = time.monotonic()
     if resume:
         state_path = run_dir / STATE_FILE
         if not state_path.exists():
@@ -110,29 +135,35 @@ def run(
         objective.load_state_dict(state["objective"])
         step, best, bad_evals, history = state["step"], state["best"], state["bad_evals"], state["history"]
         emit({"event": "resumed", "step": step})
+        done = _finished(step, total, bad_evals, config)
+        if done:
+            emit({"event": "finished", "step": step, "reason": done})
+            return LoopResult(step=step, best=best, last=history[-1] if history else None,
+                              stop_reason="already finished, nothing trained", seconds=0.0,
+                              history=history, best_path=_best_path(run_dir, best),
+                              model=getattr(objective, "model", None))
 
     def save() -> None:
         if is_main:
             save_state(
                 run_dir / STATE_FILE,
                 {"objective": objective.state_dict(), "step": step, "best": best, "bad_evals": bad_evals,
-                 "history": history},
+                 "history": history, "config": run_config},
             )
 
     def better(a: float, b: float) -> bool:
         return a > b if objective.higher_is_better else a < b
 
-    start = time.monotonic()
     last_tick, last_step = start, step
     stop_reason = "finished"
     last_metrics = None
+    since_eval = {"loss": 0.0, "steps": 0, "start": start, "first": step}  # for metrics.csv
     while step < total:
         loss = objective.train_step(step)
+        since_eval["loss"] += loss
+        since_eval["steps"] += 1
         if not math.isfinite(loss):
-            raise TrainingError(
-                f"the loss became {loss} at step {step}; the last good checkpoint is in {run_dir}. "
-                f"Lower the learning rate or resume from the last state"
-            )
+            raise TrainingError(f"the loss became {loss} at step {step}; {_what_is_left(run_dir, best)}")
         step += 1
         now = time.monotonic()
         out_of_time = config.time_limit is not None and now - start >= config.time_limit
@@ -140,7 +171,8 @@ def run(
             last_metrics = {"step": step, **objective.evaluate()}
             history.append(last_metrics)
             score = last_metrics[objective.monitor]
-            if best is None or better(score, best[objective.monitor]):
+            # A non-finite score (a diverged evaluation) is never the best one.
+            if math.isfinite(score) and (best is None or better(score, best[objective.monitor])):
                 best, bad_evals = last_metrics, 0
                 if is_main:
                     objective.export(run_dir / BEST_FILE, best)
@@ -149,6 +181,9 @@ def run(
             if is_main:
                 objective.export(run_dir / LAST_FILE, last_metrics)
             save()
+            if is_main:
+                _log_row(run_dir, objective, config, step, per_epoch, score, since_eval, now - start)
+            since_eval = {"loss": 0.0, "steps": 0, "start": now, "first": step}
             emit({"event": "eval", "step": step, "metrics": last_metrics, "best": best})
             if bad_evals >= config.patience:
                 stop_reason = "early stopping"
@@ -169,6 +204,27 @@ def run(
         stop_reason=stop_reason,
         seconds=time.monotonic() - start,
         history=history,
-        best_path=run_dir / BEST_FILE if best is not None else None,
+        best_path=_best_path(run_dir, best),
         model=getattr(objective, "model", None),
     )
+
+
+def _best_path(run_dir: Path, best: dict | None) -> Path | None:
+    return run_dir / BEST_FILE if best is not None else None
+
+
+def _finished(step: int, total: int, bad_evals: int, config: LoopConfig) -> str:
+    """Why a resumed run has nothing left to do ("" if it has)."""
+    if step >= total:
+        return f"it reached step {step} of {total}; raise --max-steps or --epochs to train further"
+    if bad_evals >= config.patience:
+        return f"it stopped early after {bad_evals} evaluations without improvement; raise --patience to go on"
+    return ""
+
+
+def _what_is_left(run_dir: Path, best: dict | None) -> str:
+    """The advice after a divergence: which file holds the last good model, if any."""
+    again = "lower the learning rate and start again (another --out, or --force)"
+    if best is None or not (run_dir / BEST_FILE).exists():
+        return f"no checkpoint was written before it; {again}"
+    return f"the best checkpoint so far is {run_dir / BEST_FILE} (step {best.get('step')}); {again}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -12,7 +13,7 @@ from torch import nn
 
 import flowrestore
 from flowrestore.serialization import save_model
-from flowrestore.training import data
+from flowrestore.training import data, rundir
 from flowrestore.training.distributed import Context, setup, teardown
 from flowrestore.training.loop import Callback, LoopConfig, LoopResult, run
 
@@ -35,6 +36,16 @@ class StageConfig:
     def to_dict(self) -> dict:
         """Plain values (paths as strings), stored in every checkpoint's metadata."""
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
+
+
+def check_image_size(image_size: int, multiple: int) -> None:
+    """Training images must fit the model exactly: restore pads images, training does not."""
+    if image_size < 1 or image_size % multiple:
+        low = max(multiple, image_size - image_size % multiple)
+        raise ValueError(
+            f"--image-size {image_size} is not a multiple of {multiple}, which this model's levels need; "
+            f"use --image-size {low} or {low + multiple}"
+        )
 
 
 def autocast(device: torch.device, bf16: bool):
@@ -134,8 +145,19 @@ class ImageObjective:
         )
 
 
-def train(objective_class, config, resume: bool = False, callback: Callback | None = None) -> LoopResult:
-    """Set up the process (group), build the objective, initialise it unless resuming, run the loop."""
+def train(
+    objective_class, config, resume: bool = False, callback: Callback | None = None, force: bool = False
+) -> LoopResult:
+    """Check the run folder, set up the process (group), build the objective, initialise it
+    unless resuming, run the loop.
+
+    A folder that holds a run is refused unless `resume` (same configuration, checked) or
+    `force` (the old run's files are deleted); see flowrestore.training.rundir.
+    """
+    # Before the process group: every rank checks, only rank 0 (torchrun's RANK) deletes.
+    rundir.prepare(config.out_dir, resume, force, is_main=os.environ.get("RANK", "0") == "0")
+    if resume:
+        rundir.check_same_run(Path(config.out_dir), config.to_dict())
     ctx = setup(config.device)
     try:
         torch.manual_seed(config.loop.seed)
@@ -145,6 +167,7 @@ def train(objective_class, config, resume: bool = False, callback: Callback | No
         if not resume:
             objective.initialize()
         objective.wrap_distributed()
-        return run(objective, config.loop, config.out_dir, resume=resume, callback=callback, is_main=ctx.is_main)
+        return run(objective, config.loop, config.out_dir, resume=resume, callback=callback, is_main=ctx.is_main,
+                   run_config=config.to_dict())
     finally:
         teardown(ctx)

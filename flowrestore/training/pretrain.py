@@ -11,7 +11,7 @@ from flowrestore.flow.glow import Glow, GlowConfig, bits_per_dim, preset
 from flowrestore.flow.layers import standard_normal_log_prob
 from flowrestore.training.distributed import Context
 from flowrestore.training.loop import Callback, LoopResult
-from flowrestore.training.objective import ImageObjective, StageConfig, autocast, train
+from flowrestore.training.objective import ImageObjective, StageConfig, autocast, check_image_size, train
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +49,7 @@ class PretrainObjective(ImageObjective):
     stage = "pretrain"
 
     def __init__(self, config: PretrainConfig, ctx: Context):
+        check_image_size(config.image_size, config.glow_config().size_multiple)  # before any image is read
         super().__init__(config, ctx)
         self.dims = config.channels * config.image_size**2
         self.model = Glow(config.glow_config()).to(ctx.device)
@@ -93,6 +94,11 @@ class PretrainObjective(ImageObjective):
         return {"val_bpd": total / self.val.shape[0]}
 
 
-def pretrain(config: PretrainConfig, resume: bool = False, callback: Callback | None = None) -> LoopResult:
-    """Train a GLOW prior; the best checkpoint ends up at result.best_path."""
-    return train(PretrainObjective, config, resume=resume, callback=callback)
+def pretrain(
+    config: PretrainConfig, resume: bool = False, callback: Callback | None = None, force: bool = False
+) -> LoopResult:
+    """Train a GLOW prior; the best checkpoint ends up at result.best_path.
+
+    A run folder that already holds a run needs `resume` or `force` (flowrestore.training.rundir).
+    """
+    return train(PretrainObjective, config, resume=resume, callback=callback, force=force)

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from flowrestore.errors import TrainingError
 from flowrestore.serialization import atomic_write
 
 
@@ -51,9 +52,28 @@ def save_state(path: Path, state: dict) -> None:
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"state": json.dumps(skeleton)}))
 
 
-def load_state(path: Path) -> dict:
-    from safetensors import safe_open
+def _skeleton(path: Path) -> dict:
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        skeleton = json.loads(f.metadata()["state"])
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return json.loads((f.metadata() or {})["state"])
+    except (SafetensorError, OSError, KeyError, ValueError) as e:
+        raise TrainingError(
+            f"{path} is not a readable training state ({' '.join(str(e).split()) or type(e).__name__}); "
+            "it cannot be resumed: start afresh with --force"
+        ) from e
+
+
+def load_state(path: Path) -> dict:
+    skeleton = _skeleton(path)
     return _unflatten(skeleton, load_file(str(path)))
+
+
+def saved_config(path: Path) -> dict | None:
+    """The run configuration saved with a state (None for states written without one),
+    read from the metadata alone: no tensor is loaded."""
+    for key, value in _skeleton(path).get("__dict__", []):
+        if key == "config":
+            return _unflatten(value, {})
+    return None

@@ -28,7 +28,7 @@ def registry(monkeypatch, checkpoint_dir):
     """A stand-in for flowrestore.checkpoints whose resolve knows only the GLOW task models."""
     module = types.ModuleType("flowrestore.checkpoints")
 
-    def resolve(spec, task=None):
+    def resolve(spec, task=None, registry=None):
         if not spec.startswith("glow-"):
             raise LookupError(f"{spec} is not in the registry")
         return checkpoint_dir / f"{spec}.safetensors"
@@ -70,10 +70,50 @@ def test_refuses_a_non_empty_out_folder_without_force(app, image_folder, tmp_pat
     assert (tmp_path / "old.txt").read_text() == "keep me"
 
 
-def test_registry_misses_become_notes(app, image_folder, registry):
+def test_registry_misses_become_notes_with_skip_missing(app, image_folder, registry):
     args = ["benchmark", "--dataset", str(image_folder), "--limit", "2", "--task", "denoise",
-            "--method", "glow", "--method", "unet"]
+            "--method", "glow", "--method", "unet", "--skip-missing"]
     result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "GLOW prox (proposed)" in result.output
     assert "skipped unet" in result.output and "unet-denoise is not in the registry" in result.output
+
+
+def test_a_requested_method_that_cannot_run_fails_after_the_table(app, image_folder, registry):
+    args = ["benchmark", "--dataset", str(image_folder), "--limit", "2", "--task", "denoise",
+            "--method", "glow", "--method", "unet"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code != 0 and "GLOW prox (proposed)" in result.output  # the rows that ran are shown
+    assert "could not run unet" in str(result.exception) and "--skip-missing" in str(result.exception)
+
+
+def test_every_row_skipped_or_a_missing_checkpoint_dir_is_an_error(app, image_folder, tmp_path):
+    args = ["benchmark", "--dataset", str(image_folder), "--limit", "1", "--task", "denoise", "--method", "glow"]
+    empty = CliRunner().invoke(app, [*args, "--checkpoint-dir", str(tmp_path)])
+    assert empty.exit_code != 0 and "could not run glow" in str(empty.exception)
+    gone = CliRunner().invoke(app, [*args, "--checkpoint-dir", str(tmp_path / "nope")])
+    assert gone.exit_code != 0 and "is not a folder" in str(gone.exception)
+
+
+def test_out_that_is_a_file_is_refused_even_with_force(app, image_folder, tmp_path):
+    (tmp_path / "file").write_text("x")
+    args = ["benchmark", "--dataset", str(image_folder), "--limit", "1", "--method", "measurement",
+            "--out", str(tmp_path / "file"), "--force"]
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, ValueError) and "is a file" in str(result.exception)
+
+
+def test_unreadable_images_and_mixed_sizes_are_one_line_errors_that_say_what_to_do(tmp_path, smooth):
+    import numpy as np
+    from PIL import Image
+
+    from flowrestore.benchmark.datasets import load_images
+    from flowrestore.errors import ImageReadError
+
+    Image.fromarray((smooth(0, 16) * 255).astype(np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray((smooth(1, 8) * 255).astype(np.uint8)).save(tmp_path / "b.png")
+    with pytest.raises(ValueError, match=r"different sizes \(8x8, 16x16\); pass --size N"):
+        load_images(str(tmp_path))
+    (tmp_path / "c.png").write_text("not an image")
+    with pytest.raises(ImageReadError, match="c.png is not an image"):
+        load_images(str(tmp_path), size=8)

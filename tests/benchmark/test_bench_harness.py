@@ -145,3 +145,12 @@ def test_paired_differences_pair_by_image_not_by_order():
     assert (d.psnr_diff, d.psnr_diff_ci) == pytest.approx(mean_ci([1.0, 1.5, 1.0]))
     assert d.wins == 1.0
     assert paired_differences(records, ["other"], ["glow", "unet"]) == []
+
+
+def test_glow_map_is_opt_in_on_the_cpu(image_folder, checkpoints):
+    base = BenchmarkConfig(experiment="table1", dataset=str(image_folder), limit=1, tasks=("inpaint",), examples=0)
+    default = run_benchmark(base, checkpoints)
+    assert "glow-map" not in {r.method for r in default.records}
+    assert any("--method glow-map" in n for n in default.notes)
+    asked = run_benchmark(replace(base, methods=("glow-map",), map=replace(base.map, steps=1)), checkpoints)
+    assert {r.method for r in asked.records} == {"glow-map"}
