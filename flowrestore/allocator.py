@@ -1,4 +1,4 @@
-"""Keep freed memory in the process for reuse: on Linux the largest CPU inference speed-up after folding.
+"""Keep freed memory in the process for reuse (glibc): an allocator setting that benchmarks measure.
 
 glibc hands large blocks (above a threshold that adapts up to 32 MB) straight back to the
 kernel when a tensor is freed, and gives the top of the heap back once more than a trim
@@ -8,8 +8,9 @@ allocated (64, 64, 32, 32) input took 72 ms instead of 14 ms (docs/speed.md). Ra
 thresholds keeps freed blocks in the heap, where the next call of the same shapes reuses them.
 
 The cost: the process's resident memory stays at its peak instead of shrinking after it.
-Only applications call this (the `restore` command), never library code; it is a no-op where
-the C library is not glibc.
+Only applications may call this, never library code; it is a no-op where the C library is not
+glibc. `restore` does not: side by side at batch 64 the folded flow measured slower with it
+than without (docs/speed.md), so only benchmarks/restore_speed.py uses it, to keep measuring.
 """
 
 from __future__ import annotations

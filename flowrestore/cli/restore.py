@@ -155,9 +155,6 @@ def command(
         for text in image.notes:
             note(f"note: {image.source}: {text}")
 
-    from flowrestore.allocator import keep_freed_memory
-
-    keep_freed_memory()  # up to 2x faster CPU inference on Linux (flowrestore/allocator.py)
     started = time.perf_counter()
     from flowrestore.operators import image_seed
 
