@@ -8,9 +8,9 @@ tile's result is weighted by a window and the weighted results are summed and no
   beyond it, which the tile does not hold. On the shipped denoiser the difference from the
   untiled answer falls below 1/255 within 32 pixels of a cut and below 5e-4 at 48 (see
   docs/speed.md), hence the default 48. Deblurring reaches farther, by the blur's own reach
-  through the folds (and the periodic blur wraps around each tile): `default_pad` adds three
-  kernel radii, 96 for the shipped deblurring model's 31-tap periodic blur, whose cut
-  effect falls below an 8-bit level by 64.
+  through the folds (and a periodic blur wraps around each tile): `default_pad` adds three
+  kernel radii, 56 for the paper's 5x5 blur, 96 for a 31-tap one (measured: a 31-tap model's
+  cut effect falls below an 8-bit level by 64 pixels).
 - Over the next `ramp` pixels the weight rises as a raised cosine, sin^2, so that two
   neighbouring windows sum to exactly 1 (sin^2 + cos^2): the tiles cross-fade, never cut.
 - Tile corners sit on the model's grid (multiples of `size_multiple`), so every squeeze sees
