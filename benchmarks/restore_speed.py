@@ -2,12 +2,18 @@
 
     python3 benchmarks/restore_speed.py --device cpu --repeats 3 --time-limit 60
     python3 benchmarks/restore_speed.py --device cuda --map
+    python3 benchmarks/restore_speed.py --checkpoint glow-denoise --batch 64 --threads 2
 
-Models are randomly initialised (speed does not depend on the weights): K = 4 folds, each an
-encode-shrink-decode of its own flow, on 64x64 RGB denoising measurements, under no_grad.
-Each configuration gets one untimed warm-up call, then up to --repeats timed calls while the
-time spent stays under --time-limit; a configuration whose warm-up alone (extrapolated from
-batch 1) would exceed the limit is skipped. For MAP (--map) we time one objective evaluation
+Models are randomly initialised (speed does not depend on the weights), or the shipped
+--checkpoint's: K = 4 folds, each an encode-shrink-decode of its own flow, on 64x64 RGB
+denoising measurements, under no_grad. Each configuration runs two inference paths of the same
+weights: `layers`, GLOW's own layers as training runs them (the solver in train mode), and
+`folded`, what `model.eval()` under no_grad runs (flowrestore.flow.inference: actnorm and the
+1x1 convolutions folded, channels_last). It gets one untimed warm-up call per path, then up to
+--repeats timed calls per path, alternating between the paths so that both meet the same load
+on a shared machine, while the time spent stays under --time-limit; a configuration whose
+warm-up alone (extrapolated from batch 1) would exceed the limit is skipped. The `max |diff|`
+column is the largest difference of the folded path's output from the layers' (pixels in [0, 1]). For MAP (--map) we time one objective evaluation
 with its gradient on one image (the fastest of --repeats) and show Asim et al.'s budget of
 20 L-BFGS steps x 20 iterations = 400 evaluations as a bound. Prints a Markdown table.
 """
@@ -16,7 +22,11 @@ from __future__ import annotations
 
 import argparse
 import platform
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -41,19 +51,75 @@ def _time(fn, device: str) -> float:
     return time.perf_counter() - start
 
 
-def solver_speed(name: str, batch: int, device: str, repeats: int, limit: float, per_image_hint: float | None):
-    """(images per second, timed calls) or None when the configuration would not fit the limit."""
-    if per_image_hint is not None and per_image_hint * batch > limit:
-        return None
-    solver = UnrolledSolver(SolverConfig(folds=4, prox_config=preset(name))).to(device).eval()
-    x = torch.rand(batch, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0)).to(device)
+# path -> (the solver's training flag, whether the process keeps freed memory)
+PATHS = {"layers": (True, False), "folded": (False, False), "folded+keep": (False, True)}
+
+
+def build_solver(name: str, checkpoint: str | None, device: str):
+    if checkpoint is None:
+        torch.manual_seed(0)
+        return UnrolledSolver(SolverConfig(folds=4, prox_config=preset(name))).to(device)
+    from flowrestore.checkpoints import load
+
+    return load(checkpoint, device=device).model
+
+
+def worker(args) -> int:
+    """One path in its own process (the allocator setting is per process): warm up, save the
+    output, then time one call per line read from stdin."""
+    training, keep = PATHS[args.worker]
+    if keep:
+        from flowrestore.allocator import keep_freed_memory
+
+        keep_freed_memory()
+    solver = build_solver(args.preset_one, args.checkpoint, args.device_one).train(training)
+    x = torch.rand(args.batch_one, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0)).to(args.device_one)
     y = measure(x, Denoise(), 0.2, seed=1)
     with torch.no_grad():
-        _time(lambda: solver(y, Denoise()), device)  # warm-up (also initialises actnorm)
-        times: list[float] = []
-        while len(times) < repeats and (not times or sum(times) + times[-1] <= limit):
-            times.append(_time(lambda: solver(y, Denoise()), device))
-    return batch * len(times) / sum(times), len(times)
+        if not training:
+            solver.train()(y, Denoise())  # initialise ActNorm of a random model as the layers path does
+            solver.eval()
+        torch.save(solver(y, Denoise()).cpu(), args.output)  # warm-up (folds the weights)
+        print("ready", flush=True)
+        for _ in sys.stdin:
+            print(_time(lambda: solver(y, Denoise()), args.device_one), flush=True)
+    return 0
+
+
+def solver_speed(args, name: str, batch: int, device: str, per_image_hint: float | None):
+    """{path: (images per second, timed calls)} and each path's largest difference from the
+    layers' output, or None when the configuration would not fit the limit.
+
+    The paths run in separate processes, one call at a time in turn, so that they meet the same
+    load on a shared machine."""
+    if per_image_hint is not None and per_image_hint * len(PATHS) * batch > args.time_limit:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        workers, outputs = {}, {}
+        for path in PATHS:
+            outputs[path] = Path(tmp) / f"{path}.pt"
+            command = [sys.executable, __file__, "--worker", path, "--preset-one", name, "--batch-one", str(batch),
+                       "--device-one", device, "--output", str(outputs[path])]  # fmt: skip
+            command += ["--checkpoint", args.checkpoint] if args.checkpoint else []
+            command += ["--threads", str(args.threads)] if args.threads else []
+            workers[path] = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            assert workers[path].stdout.readline().strip() == "ready", f"{path}: the worker failed"
+        times: dict[str, list[float]] = {path: [] for path in PATHS}
+        spent = lambda: sum(map(sum, times.values()))  # noqa: E731
+        while len(times["layers"]) < args.repeats and (
+            not spent() or spent() * (1 + 1 / len(times["layers"])) <= args.time_limit
+        ):
+            for path, process in workers.items():
+                process.stdin.write("go\n")
+                process.stdin.flush()
+                times[path].append(float(process.stdout.readline()))
+        for process in workers.values():
+            process.stdin.close()
+            process.wait()
+        reference = torch.load(outputs["layers"])
+        diffs = {path: float((torch.load(f) - reference).abs().max()) for path, f in outputs.items()}
+    speeds = {path: (batch * len(t) / sum(t), len(t)) for path, t in times.items()}
+    return speeds, diffs
 
 
 def map_speed(name: str, device: str, repeats: int) -> float:
@@ -87,35 +153,48 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds of timed calls per configuration")
     parser.add_argument("--map", action="store_true", help="also time GLOW MAP on one image")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--checkpoint", help="time this solver checkpoint's weights (registry name or path) instead")
+    for hidden in ("--worker", "--preset-one", "--device-one", "--output"):
+        parser.add_argument(hidden, help=argparse.SUPPRESS)
+    parser.add_argument("--batch-one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.worker:
+        return worker(args)
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     batches = sorted(args.batch or [1, 64])
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
     for d in devices:
         if torch.device(d).type == "cuda":
             print(f"{d}: {torch.cuda.get_device_name(torch.device(d))}")
-    print("\n| preset | parameters | device | method | batch | images / s | ms / image | timed calls |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name in args.preset or ["compact", "paper"]:
-        params = sum(p.numel() for p in Glow(preset(name)).parameters()) * 4
+    print("\n| preset | parameters | device | method | batch | images / s | ms / image | timed calls | speed-up | max \\|diff\\| |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    names = [args.checkpoint] if args.checkpoint else args.preset or ["compact", "paper"]
+    for name in names:
         for device in devices:
+            params = sum(p.numel() for p in build_solver(name, args.checkpoint, device).parameters())
             hint = None
             for batch in batches:
-                speed = solver_speed(name, batch, device, args.repeats, args.time_limit, hint)
-                row = f"| {name} | {params / 1e6:.1f}M | {device} | unrolled, K=4 | {batch} |"
-                if speed is None:
-                    print(f"{row} skipped (≈{hint * batch:.0f} s per call > limit) | | |")
+                found = solver_speed(args, name, batch, device, hint)
+                row = f"| {name} | {params / 1e6:.1f}M | {device} |"
+                if found is None:
+                    print(f"{row} unrolled, K=4 | {batch} | skipped (≈{hint * 3 * batch:.0f} s per call > limit) | | | | |")
                     continue
-                ips, calls = speed
-                hint = hint or 1 / ips
-                print(f"{row} {ips:.2f} | {1000 / ips:.1f} | {calls} |")
+                speeds, diffs = found
+                hint = hint or 1 / speeds["layers"][0]
+                for path, (ips, calls) in speeds.items():
+                    gain = f"{ips / speeds['layers'][0]:.2f}×" if path != "layers" else ""
+                    shown = f"{diffs[path]:.1e}" if path != "layers" else ""
+                    print(f"{row} unrolled, K=4, {path} | {batch} | {ips:.2f} | {1000 / ips:.1f} | {calls} | {gain} | {shown} |")
+            if args.checkpoint:
+                continue
+            params = sum(p.numel() for p in Glow(preset(name)).parameters()) * 4
             if args.map:
                 seconds = map_speed(name, device, args.repeats)
                 prior = f"| {name} | {params / 1e6 / 4:.1f}M | {device} |"
-                print(f"{prior} MAP, one evaluation | 1 | {1 / seconds:.2f} | {1000 * seconds:.1f} | {args.repeats} |")
-                print(f"{prior} MAP, 400 evaluations (bound) | 1 | {1 / (400 * seconds):.4f} | {400 * seconds * 1000:.0f} | – |")
+                print(f"{prior} MAP, one evaluation | 1 | {1 / seconds:.2f} | {1000 * seconds:.1f} | {args.repeats} | | |")
+                print(f"{prior} MAP, 400 evaluations (bound) | 1 | {1 / (400 * seconds):.4f} | {400 * seconds * 1000:.0f} | – | | |")
     return 0
 
 

@@ -83,3 +83,11 @@ class DeviceError(FlowrestoreError):
 
 class TrainingError(FlowrestoreError):
     """Training cannot start or go on (a run in the way, a changed configuration, divergence)."""
+
+
+class ImageTooLargeError(FlowrestoreError):
+    """An image above the pixel limit of one restore (flowrestore.resources)."""
+
+
+class OutOfMemoryError(FlowrestoreError):
+    """The computer ran out of memory while restoring; the message names the remedy."""

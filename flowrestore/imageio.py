@@ -282,3 +282,15 @@ def write_image(path: str | Path, image: ImageData, overwrite: bool = False) -> 
 def write_rgb(path: str | Path, rgb: Tensor, overwrite: bool = False) -> None:
     """Write a (3, H, W) tensor in [0, 1] as an 8-bit RGB file (comparison figures)."""
     write_pil(path, Image.fromarray(_quantise(rgb.detach().float().cpu().permute(1, 2, 0), 8)), overwrite)
+
+
+def image_size(path: str | Path) -> tuple[int, int] | None:
+    """(width, height) from the file's header, without decoding the pixels; None when Pillow
+    cannot tell (read_image then says why)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return image.size
+    except (OSError, ValueError, Image.DecompressionBombError, UnidentifiedImageError):
+        return None

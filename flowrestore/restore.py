@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -26,8 +27,12 @@ from flowrestore.imageio import ImageData, as_stored
 from flowrestore.metrics import psnr, ssim
 from flowrestore.noise_level import estimate_sigma
 from flowrestore.operators import CENTRE, TaskSpec, centre_box_mask, measure_each
+from flowrestore.resources import check_pixels, memory_errors
 
-Progress = Callable[[int, int], None]  # (images done, images in all)
+if TYPE_CHECKING:
+    from flowrestore.tiling import Tiling
+
+Progress = Callable[[int, int], None]  # (tiles done, tiles in all); an image that fits one tile is one
 
 
 @dataclass(frozen=True)
@@ -122,11 +127,12 @@ def side_by_side(panels: Sequence[Tensor], gap: int = 2) -> Tensor:
     return canvas
 
 
-def _batches(images: Sequence[ImageData], batch_size: int) -> list[list[int]]:
-    """Indices grouped by image size (and gray or colour), in chunks of at most batch_size."""
-    by_size: dict[tuple[int, int, bool], list[int]] = {}
+def _batches(images: Sequence[ImageData], batch_size: int, alone: Callable[[ImageData], bool]) -> list[list[int]]:
+    """Indices grouped by image size (and gray or colour), in chunks of at most batch_size;
+    an image for which `alone` holds (one cut into tiles) in a batch of its own."""
+    by_size: dict[tuple[int, int, bool, int], list[int]] = {}
     for i, image in enumerate(images):
-        by_size.setdefault((image.height, image.width, image.gray), []).append(i)
+        by_size.setdefault((image.height, image.width, image.gray, i if alone(image) else -1), []).append(i)
     return [group[s : s + batch_size] for group in by_size.values() for s in range(0, len(group), batch_size)]
 
 
@@ -140,10 +146,15 @@ def restore_images(
     seeds: Sequence[int] | None = None,
     compare: bool = False,
     batch_size: int = 8,
+    tiling: Tiling | None = None,
     progress: Progress | None = None,
     sigma: float | None = None,
 ) -> list[Restoration]:
     """Restore `images` (same-size ones batched together) with `model` for `task`.
+
+    An image larger than `tiling.tile` (default: Tiling with the task's default_pad) is restored on its
+    own in overlapping tiles, about a 512x512 tile's worth of pixels per solver call whatever
+    `batch_size`; smaller ones go to the solver whole, `batch_size` at a time.
 
     `mask` (H, W), 1 = observed, replaces the task's centre box when inpainting; it must
     match every image's size. With `degrade`, the images are treated as clean references:
@@ -153,32 +164,50 @@ def restore_images(
     A noise-conditioned model restores at `sigma`; without it, at the task's noise level in
     degrade mode and otherwise at the level estimated from each image (`noise_level`).
     """
+    from flowrestore.tiling import Tiling, count_tiles, default_pad, fits_one_tile, solve_tiled  # builds on solve
+
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")
+    tiling = Tiling(pad=default_pad(task)) if tiling is None else tiling
+    multiple = model.size_multiple
     for image in images:
+        check_pixels(image.width, image.height, image.source or "the image")
         observed_mask(task, mask, image.height, image.width, image.source or "the image")
     seeds = list(range(len(images))) if seeds is None else list(seeds)
     device = next(model.parameters()).device
     results: list[Restoration | None] = [None] * len(images)
+    total = sum(count_tiles(image.height, image.width, tiling, multiple) for image in images)
     done = 0
-    for batch in _batches(images, batch_size):
-        x = torch.stack([images[i].rgb for i in batch]).to(device)  # (B, 3, H, W)
-        y = x
-        if degrade:
-            # Gray images are measured on their one channel, as a gray camera would see them.
-            channels = 1 if images[batch[0]].gray else 3
-            y = simulate(x[:, :channels], task, mask, [seeds[i] for i in batch]).expand_as(x).contiguous()
-        levels, estimated = _noise_levels(model, y, task, sigma, degrade)
-        x_hat = solve(model, y, task, mask, levels).cpu()
-        y = y.cpu()
-        for j, i in enumerate(batch):
-            result = _result(images[i], x_hat[j], y[j], degrade, compare)
-            if levels is not None:
-                result = replace(result, sigma=float(levels[j]), sigma_estimated=estimated)
-            results[i] = result
-        done += len(batch)
+
+    def advance(tiles: int) -> None:
+        nonlocal done
+        done += tiles
         if progress is not None:
-            progress(done, len(images))
+            progress(done, total)
+
+    tiled = lambda image: not fits_one_tile(image.height, image.width, tiling, multiple)  # noqa: E731
+    for batch in _batches(images, batch_size, tiled):
+        first = images[batch[0]]
+        with memory_errors(
+            f"restoring {first.source or 'an image'} ({first.width}x{first.height})",
+            f"lower --tile (now {tiling.tile}) or --batch-size (now {batch_size}), or close other programs",
+        ):
+            # One image is used as it is: a stacked copy of a large photo would cost memory.
+            x = first.rgb[None] if len(batch) == 1 else torch.stack([images[i].rgb for i in batch])
+            x = x.to(device)  # (B, 3, H, W)
+            y = x
+            if degrade:
+                # Gray images are measured on their one channel, as a gray camera would see them.
+                channels = 1 if first.gray else 3
+                y = simulate(x[:, :channels], task, mask, [seeds[i] for i in batch]).expand_as(x).contiguous()
+            levels, estimated = _noise_levels(model, y, task, sigma, degrade)
+            x_hat = solve_tiled(model, y, task, mask, tiling, progress=advance, sigma=levels).cpu()
+            y = y.cpu()
+            for j, i in enumerate(batch):
+                result = _result(images[i], x_hat[j], y[j], degrade, compare)
+                if levels is not None:
+                    result = replace(result, sigma=float(levels[j]), sigma_estimated=estimated)
+                results[i] = result
     return results  # type: ignore[return-value]
 
 

@@ -2,7 +2,7 @@
 
 Every command runs inside `ErrorBoundary.invoke`, the root group of the Typer app, so no
 command catches errors itself. FlowrestoreError (all of flowrestore.errors), ValueError
-(argument validation, serialization.CheckpointError) and running out of memory are shown as
+(argument validation, serialization.CheckpointError) and running out of memory (CPU or GPU) are shown as
 `error: <message>` on stderr, without a traceback unless the global --debug is given, in
 which case the exception propagates with its traceback. Anything else is a bug and keeps
 its traceback.
@@ -17,12 +17,15 @@ from typer.core import TyperGroup
 
 from flowrestore.cli.ui import stderr
 from flowrestore.errors import FlowrestoreError
+from flowrestore.resources import is_out_of_memory
 
 
 def user_message(error: BaseException) -> str | None:
     """The one-line message for an error the user can fix, or None for a bug."""
     if isinstance(error, (FlowrestoreError, ValueError)):
         return " ".join(str(error).split()) or type(error).__name__
+    if is_out_of_memory(error):  # outside the solver, whose own message names --tile
+        return "out of memory; close other programs, or restore fewer or smaller images at a time"
     if type(error).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError, without importing torch
         return "out of GPU memory; lower --batch-size or use --device cpu"
     return None

@@ -22,7 +22,7 @@ from flowrestore.cli.options import (
 from flowrestore.cli.ui import info, note, stdout
 from flowrestore.errors import FlowrestoreError, ImageWriteError
 
-PROGRESS_FROM = 4  # images; fewer finish before a bar would be worth drawing
+PROGRESS_FROM = 4  # images or tiles; fewer finish before a bar would be worth drawing
 
 
 def task_spec(base: dict | None, task: str | None, sigma, blur_sigma, box, blur_kernel=None, blur_boundary=None):
@@ -86,14 +86,29 @@ def command(
         bool, typer.Option("--compare", help="Also write <name>_compare.png: measurement | restored [| reference].")
     ] = False,
     seed: SeedOption = 0,
+    tile: Annotated[
+        int, typer.Option("--tile", help="Images larger than this many pixels a side are restored in overlapping tiles.")
+    ] = 512,
+    tile_pad: Annotated[
+        Optional[int],
+        typer.Option(
+            "--tile-pad",
+            help="Pixels of context along each inner side of a tile, left out of the blend "
+            "(default: 48; for deblurring 48 plus three kernel radii).",
+        ),
+    ] = None,
 ) -> None:
     """Restore noisy, masked or blurred images (each written next to its input by default)."""
     from flowrestore.checkpoints import default_checkpoint, load
     from flowrestore.devices import pick_device
-    from flowrestore.imageio import check_writable, read_each, read_image, read_mask
+    from flowrestore.imageio import check_writable, image_size, read_each, read_image, read_mask
+    from flowrestore.resources import check_pixels
     from flowrestore.paths import comparison_paths, expand_inputs, plan_outputs
 
+    from flowrestore.tiling import Tiling, default_pad
+
     registry = ctx.obj.registry if ctx.obj else None
+    Tiling(tile=tile, pad=tile_pad if tile_pad is not None else Tiling.pad)  # reject bad values early
     if task is not None:
         task_spec(None, task, sigma, blur_sigma, box, blur_kernel, blur_boundary)  # reject bad values early
     if checkpoint is not None and not checkpoint.strip():
@@ -117,6 +132,7 @@ def command(
         raise ValueError(f"checkpoint {spec_name} records no task; pass --task")
     trained = loaded.metadata.get("task")
     spec = task_spec(trained, task, sigma, blur_sigma, box, blur_kernel, blur_boundary)
+    tiling = Tiling(tile=tile, pad=tile_pad if tile_pad is not None else default_pad(spec))
     if trained:
         from flowrestore.operators import TaskSpec
 
@@ -129,6 +145,10 @@ def command(
         note(text)
 
     observed = read_mask(mask) if mask is not None else None
+    for path in paths:  # before decoding anything: a decoded image costs 12 bytes a pixel
+        size = image_size(path)
+        if size is not None:
+            check_pixels(*size, str(path))
     images = read_each(paths, read_image)  # every unreadable input named at once
     for image, target in zip(images, targets):
         check_writable(target, image)
@@ -141,13 +161,17 @@ def command(
     # From the file name, as in the benchmark: an image gets the same measurement in both,
     # whatever else is in the run and however it is batched.
     seeds = [image_seed(p.name, seed) for p in paths]
-    results = _run(loaded.model, images, spec, observed, degrade, seeds, compare, batch_size, sigma)
+    results = _run(loaded.model, images, spec, observed, degrade, seeds, compare, batch_size, tiling, sigma)
     elapsed = time.perf_counter() - started
     _check_finite(results, paths, spec_name)
+    likeness = _likeness(results, spec.task)
     _write_all(results, targets, figures, force)
     _print_sigmas(paths, results)
     if degrade:
         _print_scores(paths, results)
+    for path, score in zip(paths, likeness):
+        if score.unusual:
+            note(f"note: {score.note(path.name)}")
     rate = len(images) / elapsed if elapsed > 0 else float("inf")
     where = output if output is not None else "next to the inputs"
     label = f"inpaint with the mask {mask.name}" if mask is not None else spec.label()
@@ -155,6 +179,21 @@ def command(
         f"restored {len(images)} image{'s' * (len(images) != 1)} ({label}, {spec_name}) "
         f"in {elapsed:.2f} s, {rate:.1f} images/s on {chosen.type} -> {where}"
     )
+    unusual = sum(score.unusual for score in likeness)
+    bpd = sum(score.bits_per_dim for score in likeness) / len(likeness)
+    info(
+        f"face-likeness under celeba-prior (docs/likeness.md): {bpd:.2f} bits/dim on average"
+        + (f"; {unusual} unlike the training faces" if unusual else "")
+    )
+
+
+def _likeness(results, task: str):
+    """Each restoration's face-likeness under the bundled celeba-prior (flowrestore.likeness)."""
+    from flowrestore.checkpoints import load
+    from flowrestore.likeness import PRIOR, assess
+
+    prior = load(PRIOR).model
+    return assess(prior, [r.image.rgb for r in results], task)
 
 
 def sigma_notes(loaded, name: str, spec, sigma: float | None, degrade: bool) -> list[str]:
@@ -222,21 +261,24 @@ def _write_all(results, targets, figures, force: bool) -> None:
         raise ImageWriteError(f"{e}. Stopped; written before it: {shown}") from e
 
 
-def _run(model, images, spec, observed, degrade, seeds, compare, batch_size, sigma=None):
-    """restore_images, with a progress bar on stderr when there are enough images to watch."""
+def _run(model, images, spec, observed, degrade, seeds, compare, batch_size, tiling, sigma=None):
+    """restore_images, with a progress bar on stderr when there are enough images or tiles to watch."""
     from flowrestore.restore import restore_images
+    from flowrestore.tiling import count_tiles
 
-    kwargs = dict(degrade=degrade, seeds=seeds, compare=compare, batch_size=batch_size, sigma=sigma)
-    if len(images) < PROGRESS_FROM:
+    kwargs = dict(degrade=degrade, seeds=seeds, compare=compare, batch_size=batch_size, tiling=tiling, sigma=sigma)
+    tiles = sum(count_tiles(i.height, i.width, tiling, model.size_multiple) for i in images)
+    if tiles < PROGRESS_FROM:
         return restore_images(model, images, spec, observed, **kwargs)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from flowrestore.cli.ui import stderr
 
-    columns = (TextColumn("restoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    label = "restoring tiles" if tiles > len(images) else "restoring"
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     console = stderr()
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
-        job = bar.add_task("restore", total=len(images))
+        job = bar.add_task("restore", total=tiles)
         return restore_images(
             model, images, spec, observed, progress=lambda done, total: bar.update(job, completed=done), **kwargs
         )

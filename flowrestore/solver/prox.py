@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from flowrestore.flow.glow import Glow, GlowConfig
+from flowrestore.flow.inference import inference_flow
 from flowrestore.solver.invertible import Decode, Encode, State, invertible_chain, run
 
 
@@ -65,6 +66,11 @@ class FlowProx(nn.Module):
 
     def forward(self, x_tilde: Tensor, shrink: Shrink | None, memory_saving: bool) -> Tensor:
         self.flow.check_size(x_tilde)
+        if not (self.training or torch.is_grad_enabled()):
+            folded = inference_flow(self.flow)  # None until ActNorm is initialised
+            if folded is not None:
+                factor = shrink.factor() if shrink is not None else 1
+                return folded.decode(tuple(z.div_(factor) for z in folded.encode(x_tilde)))
         ops = self.ops(shrink)
         if memory_saving and torch.is_grad_enabled():
             return invertible_chain(ops, x_tilde)

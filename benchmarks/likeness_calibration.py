@@ -1,0 +1,122 @@
+"""Calibrate the face-likeness flag: bits/dim under celeba-prior of CelebA validation faces against anime faces.
+
+    PYTHONPATH=. python3 benchmarks/likeness_calibration.py --out docs/likeness.json
+
+For each image of --faces (in distribution) and --unusual (out of distribution): simulate the
+--task measurement (noise seeded by file name, as `restore --degrade` does), restore it with the
+shipped solver, and score the restoration (what `restore` scores) and the clean image under
+celeba-prior at its framing (flowrestore.likeness.score). Also records each image's PNG size in
+bits/dim, for the input-complexity correction of Serra et al. (2020), S = bpd - png_bpd.
+
+Prints, for each score, the AUROC in both directions (the probability that a random unusual
+image scores higher, or lower, than a random face), the flag's limits (the faces' 97.5th
+percentile of the restoration's bpd, and the 2.5th and 97.5th of its complexity-corrected score
+S = bpd - PNG bpd), and the flag's false-alarm rate on the faces and miss rate on the unusual
+images.
+`--report FILE` recomputes the report from a JSON file written by `--out`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from flowrestore.checkpoints import load
+from flowrestore.imageio import read_image
+from flowrestore.likeness import PRIOR, png_bits_per_dim, score
+from flowrestore.operators import TaskSpec, image_seed
+from flowrestore.restore import simulate, solve
+
+
+def score_folder(folder: Path, solver, prior, task: TaskSpec, limit: int | None, batch: int) -> dict:
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")[:limit]
+    out = {"names": [], "restored": [], "clean": [], "png": [], "png_restored": []}
+    for start in range(0, len(paths), batch):
+        chunk = paths[start : start + batch]
+        x = torch.stack([read_image(p).rgb for p in chunk])
+        y = simulate(x, task, None, [image_seed(p.name, 0) for p in chunk])
+        x_hat = solve(solver, y, task)
+        out["names"] += [p.name for p in chunk]
+        out["restored"] += score(prior, x_hat).tolist()
+        out["clean"] += score(prior, x).tolist()
+        out["png"] += [png_bits_per_dim(image) for image in x]
+        out["png_restored"] += [png_bits_per_dim(image) for image in x_hat]
+        print(f"{folder.name}: {start + len(chunk)}/{len(paths)}", flush=True)
+    return out
+
+
+def auroc(inside: np.ndarray, outside: np.ndarray) -> float:
+    """P(outside > inside) + P(tie) / 2: how well 'larger is more unusual' separates the two."""
+    greater = (outside[:, None] > inside[None, :]).mean()
+    ties = (outside[:, None] == inside[None, :]).mean()
+    return float(greater + ties / 2)
+
+
+LOW, HIGH = 0.025, 0.975  # the limits: these quantiles of the faces' restored scores
+
+
+def report(faces: dict, unusual: dict) -> dict:
+    """AUROC of each score in both directions, the flag's limits, and its false alarms and misses:
+    the restoration's bpd above the faces' 97.5th percentile, or its complexity-corrected score
+    outside their 2.5-97.5 % range."""
+    a = {k: np.array(v) for k, v in faces.items() if k != "names"}
+    b = {k: np.array(v) for k, v in unusual.items() if k != "names"}
+    scores = {
+        "restored bpd": (a["restored"], b["restored"]),
+        "clean bpd": (a["clean"], b["clean"]),
+        "restored bpd - restored png bpd": (a["restored"] - a["png_restored"], b["restored"] - b["png_restored"]),
+        "clean bpd - clean png bpd": (a["clean"] - a["png"], b["clean"] - b["png"]),
+    }
+    rows: dict = {}
+    for name, (f, u) in scores.items():
+        rows[name] = {"faces mean": float(f.mean()), "unusual mean": float(u.mean()),
+                      "AUROC, high = unusual": auroc(f, u), "AUROC, low = unusual": auroc(-f, -u)}  # fmt: skip
+    (fb, ub), (fs, us) = scores["restored bpd"], scores["restored bpd - restored png bpd"]
+    bpd_max, s_min, s_max = float(np.quantile(fb, HIGH)), float(np.quantile(fs, LOW)), float(np.quantile(fs, HIGH))
+
+    def flagged(bpd, s):
+        return (bpd > bpd_max) | (s < s_min) | (s > s_max)
+
+    rows["limits"] = {"bits/dim max": bpd_max, "S min": s_min, "S max": s_max}
+    rows["flag"] = {"false alarms": float(flagged(fb, fs).mean()), "misses": float(1 - flagged(ub, us).mean()),
+                    "faces": len(fb), "unusual": len(ub)}  # fmt: skip
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faces", type=Path, default=Path("/work/shared/data/celeba64/val"))
+    parser.add_argument("--unusual", type=Path, default=Path("/work/shared/data/anime64/test"))
+    parser.add_argument("--task", default="denoise")
+    parser.add_argument("--limit", type=int, help="at most this many images per folder")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, help="write the scores and the report as JSON")
+    parser.add_argument("--report", type=Path, help="only recompute the report from this --out file")
+    args = parser.parse_args(argv)
+    if args.report:
+        saved = json.loads(args.report.read_text())
+        print(json.dumps(report(saved["faces"], saved["unusual"]), indent=1))
+        return 0
+    torch.set_num_threads(args.threads)
+    loaded = load(f"glow-{args.task}", args.task)
+    solver = loaded.model
+    task = TaskSpec.from_dict(loaded.metadata["task"])  # the operator the model was trained for, as restore runs it
+    prior = load(PRIOR).model.eval()
+    faces = score_folder(args.faces, solver, prior, task, args.limit, args.batch)
+    unusual = score_folder(args.unusual, solver, prior, task, args.limit, args.batch)
+    rows = report(faces, unusual)
+    print(f"\n{len(faces['names'])} faces ({args.faces}), {len(unusual['names'])} unusual ({args.unusual}), "
+          f"task {task.label()}")
+    print(json.dumps(rows, indent=1))
+    if args.out:
+        args.out.write_text(json.dumps({"task": task.to_dict(), "report": rows, "faces": faces, "unusual": unusual}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

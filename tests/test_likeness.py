@@ -1,0 +1,78 @@
+"""Face-likeness under the shipped celeba-prior: framing, determinism, and the flag."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from cli_fixtures import checkpoint_dir, one_thread  # noqa: F401 (fixtures)
+
+import flowrestore
+from flowrestore.checkpoints import load
+from flowrestore.imageio import read_image
+from flowrestore.likeness import LIMITS, PRIOR, SIZE, Likeness, assess, framed, png_bits_per_dim, score
+
+DATA = Path(flowrestore.__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def prior():
+    return load(PRIOR).model
+
+
+def _faces(n: int) -> list[torch.Tensor]:
+    return [read_image(p).rgb for p in sorted((DATA / "celeba").glob("*.png"))[:n]]
+
+
+@pytest.mark.parametrize("h, w", [(48, 80), (300, 200), (20, 20)])
+def test_framing_takes_the_centred_square_at_the_prior_size(h, w):
+    assert framed(torch.rand(2, 3, h, w)).shape == (2, 3, SIZE, SIZE)
+
+
+def test_a_64x64_image_is_scored_as_it_is():
+    x = torch.rand(1, 3, 64, 64)
+    assert torch.equal(framed(x), x)
+
+
+def test_scores_are_deterministic_and_faces_score_far_below_noise(prior):
+    faces = torch.stack(_faces(4))
+    first = score(prior, faces)
+    assert torch.equal(first, score(prior, faces))
+    assert first.max() < score(prior, torch.rand(4, 3, 64, 64)).min()
+
+
+def test_complexity_is_png_bits_per_dim():
+    assert png_bits_per_dim(torch.full((3, 64, 64), 0.5)) < 0.5 < 7.5 < png_bits_per_dim(torch.rand(3, 64, 64))
+
+
+def test_each_limit_flags():
+    limits = (7.0, -1.0, 2.0)
+    face = Likeness(6.0, 5.0, limits)
+    complex_, simple, drawn = Likeness(8.0, 7.5, limits), Likeness(3.0, 0.2, limits), Likeness(4.0, 6.0, limits)
+    assert not face.unusual and complex_.unusual and simple.unusual and drawn.unusual
+    assert "8.00 bits/dim, above the 7.00" in complex_.note("x.png") and "too simple" in simple.note("x.png")
+    assert "below the -1.00" in drawn.note("x.png")
+    assert not Likeness(99.0, 0.0).unusual  # a task without limits
+
+
+def test_flat_gradient_and_noise_images_are_flagged_and_faces_mostly_not(prior):
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 64), torch.linspace(0, 1, 64), indexing="ij")
+    odd = [torch.full((3, 64, 64), 0.5), torch.stack([xx, yy, 0.5 * torch.ones_like(xx)]), torch.rand(3, 96, 128)]
+    # Inpainting's restorations are nearly the clean images: its limits fit clean faces.
+    assert all(f.unusual for f in assess(prior, odd, "inpaint"))
+    assert sum(f.unusual for f in assess(prior, _faces(8), "inpaint")) <= 2
+
+
+def test_restore_notes_an_input_unlike_the_training_faces(tmp_path, checkpoint_dir):
+    import numpy as np
+    from cli_fixtures import write_image
+    from typer.testing import CliRunner
+
+    from flowrestore.cli import app
+
+    source = write_image(tmp_path / "flat.png", np.full((64, 64, 3), 128, dtype=np.uint8))
+    tiny = str(checkpoint_dir / "tiny-denoise.safetensors")
+    done = CliRunner().invoke(app, ["restore", str(source), "--checkpoint", tiny, "--device", "cpu"])
+    assert done.exit_code == 0, done.output
+    assert "face-likeness under celeba-prior" in done.stderr
+    assert "note: flat.png looks unlike the faces the model knows (too simple" in done.stderr
+    assert "1 unlike the training faces" in done.stderr
