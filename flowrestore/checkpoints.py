@@ -58,6 +58,7 @@ class Entry:
     task: dict | None = None  # a TaskSpec as a dict, for solvers
     description: str = ""
     metrics: dict = field(default_factory=dict)
+    sigma_range: tuple[float, float] | None = None  # noise levels a noise-conditioned model was trained for
 
     @property
     def task_name(self) -> str | None:
@@ -81,7 +82,7 @@ def _entry(row: dict, source: Path) -> Entry:
         if not isinstance(hub, dict) or not {"repo_id", "filename"} <= set(hub):
             raise RegistryError(f"{source}: checkpoint {name!r} needs hub = {{repo_id, filename, revision}}")
         hub = HubFile(hub["repo_id"], hub["filename"], hub.get("revision", "main"))
-    known = {"name", "kind", "architecture", "file", "sha256", "task", "description", "metrics"}
+    known = {"name", "kind", "architecture", "file", "sha256", "task", "description", "metrics", "sigma_range"}
     unknown = set(row) - known
     if unknown:
         raise RegistryError(f"{source}: checkpoint {name!r} has unknown fields {sorted(unknown)}")
@@ -93,6 +94,7 @@ def _entry(row: dict, source: Path) -> Entry:
         hub=hub,
         sha256=row.get("sha256", "").lower(),
         task=row.get("task"),
+        sigma_range=tuple(row["sigma_range"]) if "sigma_range" in row else None,
         description=row.get("description", ""),
         metrics=row.get("metrics", {}),
     )

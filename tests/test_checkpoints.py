@@ -50,8 +50,10 @@ def test_shipped_tasks_are_valid_task_specs():
         if entry.task:
             spec = TaskSpec.from_dict(entry.task)
             assert spec.to_dict().items() >= entry.task.items()
-            # the registry describes the operator the file itself records
-            assert spec == TaskSpec.from_dict(read_metadata(entry.bundled_path())["task"])
+            # the registry describes the operator (and noise range) the file itself records
+            meta = read_metadata(entry.bundled_path())
+            assert spec == TaskSpec.from_dict(meta["task"])
+            assert entry.sigma_range == (tuple(meta["sigma_range"]) if "sigma_range" in meta else None)
 
 
 def test_an_existing_path_is_used_as_it_is(checkpoint_dir):

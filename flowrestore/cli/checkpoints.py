@@ -32,6 +32,7 @@ def _fields(entry) -> dict:
         "kind": entry.kind,
         "description": entry.description,
         "task": entry.task,
+        "sigma_range": list(entry.sigma_range) if entry.sigma_range else None,
         "architecture": entry.architecture,
         "file": str(entry.bundled_path()) if entry.file else None,
         "hub": None if entry.hub is None else {**entry.hub.__dict__, "address": str(entry.hub)},

@@ -107,11 +107,13 @@ def continue_model(entry: Entry, shipped: Path, prior: Path, data: Path, state_r
             PretrainConfig(**common, init_from=start, lr=recipe.lr, warmup_steps=1), resume=resume, callback=callback
         )
     else:
-        architecture = read_metadata(shipped)["config"]
+        meta = read_metadata(shipped)
+        options = dict(TASK_OPTIONS.get(entry.task_name, {}))
+        if "sigma_range" in meta:  # a noise-conditioned model goes on training across its range
+            options["sigma_range"] = tuple(meta["sigma_range"])
         config = FinetuneConfig(**common, task=TaskSpec.default(entry.task_name), prior=prior, init_from=start,
-                                folds=architecture["folds"], shrink_last=architecture["shrink_last"],
-                                lr=recipe.lr, lr_scalars=recipe.lr_scalars, memory_saving=False,
-                                **TASK_OPTIONS.get(entry.task_name, {}))
+                                folds=meta["config"]["folds"], shrink_last=meta["config"]["shrink_last"],
+                                lr=recipe.lr, lr_scalars=recipe.lr_scalars, memory_saving=False, **options)
         result = finetune(config, resume=resume, callback=callback)
     return Slice(entry.name, run_dir, result.best_path, result.step, result.seconds, device, resume,
                  result.stop_reason)

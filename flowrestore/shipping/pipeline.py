@@ -152,7 +152,10 @@ def _ship_locked(entry: Entry, candidate: Path, data: bytes, sha: str, metrics: 
     if entry.kind == "solver":
         from flowrestore.operators import TaskSpec
 
-        task = {"task": TaskSpec.from_dict(read_metadata(candidate)["task"]).to_dict()}
+        meta = read_metadata(candidate)
+        task = {"task": TaskSpec.from_dict(meta["task"]).to_dict()}
+        if "sigma_range" in meta:
+            task["sigma_range"] = list(meta["sigma_range"])
     rows = registry_file.update_row(rows, entry.name, sha256=sha, metrics=metrics, **task)
     text = registry_file.render(head, rows).encode()
     readme_path = config.root / "README.md"
