@@ -29,17 +29,21 @@ from flowrestore.checkpoints import load
 from flowrestore.imageio import read_image
 from flowrestore.likeness import PRIOR, png_bits_per_dim, score
 from flowrestore.operators import TaskSpec, image_seed
+from flowrestore.operators import quantize_8bit
 from flowrestore.restore import simulate, solve
 
 
-def score_folder(folder: Path, solver, prior, task: TaskSpec, limit: int | None, batch: int) -> dict:
+def score_folder(folder: Path, solver, prior, task: TaskSpec, limit: int | None, batch: int,
+                 eight_bit: bool = False) -> dict:
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")[:limit]
     out = {"names": [], "restored": [], "clean": [], "png": [], "png_restored": []}
     for start in range(0, len(paths), batch):
         chunk = paths[start : start + batch]
         x = torch.stack([read_image(p).rgb for p in chunk])
         y = simulate(x, task, None, [image_seed(p.name, 0) for p in chunk])
-        x_hat = solve(solver, y, task)
+        if eight_bit:
+            y = quantize_8bit(y)  # as users' files hold their measurements
+        x_hat = solve(solver, y, task, sigma=task.noise_sigma or None)
         out["names"] += [p.name for p in chunk]
         out["restored"] += score(prior, x_hat).tolist()
         out["clean"] += score(prior, x).tolist()
@@ -96,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, help="write the scores and the report as JSON")
+    parser.add_argument("--8bit", dest="eight_bit", action="store_true",
+                        help="measurements clipped and rounded to 8 bits, as image files hold them")
     parser.add_argument("--report", type=Path, help="only recompute the report from this --out file")
     args = parser.parse_args(argv)
     if args.report:
@@ -107,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     solver = loaded.model
     task = TaskSpec.from_dict(loaded.metadata["task"])  # the operator the model was trained for, as restore runs it
     prior = load(PRIOR).model.eval()
-    faces = score_folder(args.faces, solver, prior, task, args.limit, args.batch)
-    unusual = score_folder(args.unusual, solver, prior, task, args.limit, args.batch)
+    faces = score_folder(args.faces, solver, prior, task, args.limit, args.batch, args.eight_bit)
+    unusual = score_folder(args.unusual, solver, prior, task, args.limit, args.batch, args.eight_bit)
     rows = report(faces, unusual)
     print(f"\n{len(faces['names'])} faces ({args.faces}), {len(unusual['names'])} unusual ({args.unusual}), "
           f"task {task.label()}")
