@@ -465,3 +465,17 @@ def test_misleading_messages_now_say_what_is_wrong(tmp_path, run, checkpoint_dir
     masked = run("restore", image, "--mask", mask, model="inpaint")
     assert masked.exit_code == 0 and "inpaint with the mask mask.png" in masked.stderr
     assert "19x19" not in masked.stderr
+
+
+def test_restore_json_is_one_document_on_stdout_and_quiet_silences_info(tmp_path, run):
+    source = _noisy_face(tmp_path, 0.1)
+    done = run("restore", source, "-o", tmp_path / "j.png", "--json", "--degrade", model="denoise-sigma")
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.stdout)
+    (row,) = summary["images"]
+    assert row["output"] == str(tmp_path / "j.png") and row["sigma"] == 0.2 and not row["sigma_estimated"]
+    assert summary["mean"]["psnr"] == row["psnr"] and summary["task"]["task"] == "denoise"
+    assert "restored 1 image" in done.stderr  # human text goes to stderr
+    quiet = run("restore", source, "-o", tmp_path / "q.png", "--quiet", model="denoise-sigma")
+    assert quiet.exit_code == 0 and quiet.stdout == "" and "restored" not in quiet.stderr
+    assert "estimated noise sigma" not in quiet.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -97,6 +98,10 @@ def command(
             "(default: 48; for deblurring 48 plus three kernel radii).",
         ),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary (and --degrade's scores) as one JSON document on stdout.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")] = False,
 ) -> None:
     """Restore noisy, masked or blurred images (each written next to its input by default)."""
     from flowrestore.checkpoints import default_checkpoint, load
@@ -120,9 +125,10 @@ def command(
     paths = expand_inputs(inputs)
     targets = plan_outputs(paths, output, force)
     figures = comparison_paths(paths, targets, force) if compare else [None] * len(paths)
+    say = (lambda message: None) if quiet else info
     chosen = pick_device(device)
     if device == "auto":
-        info(f"device: {chosen.type} (auto)")
+        say(f"device: {chosen.type} (auto)")
 
     spec_name = checkpoint or default_checkpoint(task)
     loaded = load(spec_name, task, str(chosen), registry, show_progress=True)
@@ -166,8 +172,8 @@ def command(
     _check_finite(results, paths, spec_name)
     likeness = _likeness(results, spec.task)
     _write_all(results, targets, figures, force)
-    _print_sigmas(paths, results)
-    if degrade:
+    _print_sigmas(paths, results, say)
+    if degrade and not as_json:
         _print_scores(paths, results)
     for path, score in zip(paths, likeness):
         if score.unusual:
@@ -175,16 +181,38 @@ def command(
     rate = len(images) / elapsed if elapsed > 0 else float("inf")
     where = output if output is not None else "next to the inputs"
     label = f"inpaint with the mask {mask.name}" if mask is not None else spec.label()
-    info(
+    say(
         f"restored {len(images)} image{'s' * (len(images) != 1)} ({label}, {spec_name}) "
         f"in {elapsed:.2f} s, {rate:.1f} images/s on {chosen.type} -> {where}"
     )
     unusual = sum(score.unusual for score in likeness)
     bpd = sum(score.bits_per_dim for score in likeness) / len(likeness)
-    info(
+    say(
         f"face-likeness under celeba-prior (docs/likeness.md): {bpd:.2f} bits/dim on average"
         + (f"; {unusual} unlike the training faces" if unusual else "")
     )
+    if as_json:
+        summary = {
+            "checkpoint": spec_name, "task": spec.to_dict(), "device": chosen.type, "seconds": round(elapsed, 3),
+            "images": [_json_row(p, t, f, r, s) for p, t, f, r, s in zip(paths, targets, figures, results, likeness)],
+        }
+        if degrade:
+            summary["mean"] = {"psnr": sum(r.psnr for r in results) / len(results)}
+            ssims = [r.ssim for r in results if r.ssim is not None]
+            if ssims:
+                summary["mean"]["ssim"] = sum(ssims) / len(ssims)
+        stdout().print_json(json.dumps(summary))
+
+
+def _json_row(path, target, figure, result, likeness) -> dict:
+    """One image's entry of the --json summary."""
+    row = {"input": str(path), "output": str(target), "comparison": str(figure) if figure else None,
+           "bits_per_dim": round(likeness.bits_per_dim, 4), "unusual": bool(likeness.unusual)}
+    if result.sigma is not None:
+        row.update(sigma=round(result.sigma, 5), sigma_estimated=result.sigma_estimated)
+    if result.psnr is not None:
+        row.update(psnr=result.psnr, ssim=result.ssim)
+    return row
 
 
 def _likeness(results, task: str):
@@ -210,21 +238,21 @@ def sigma_notes(loaded, name: str, spec, sigma: float | None, degrade: bool) -> 
     trained = (loaded.metadata.get("task") or {}).get("noise_sigma")
     if sigma is not None and not degrade and trained is not None and abs(sigma - trained) > 1e-9:
         return [f"note: {name} restores at the one noise level it was trained for (sigma {trained:g}); "
-                "--checkpoint glow-denoise-sigma adapts to --sigma"]
+                "a noise-conditioned model (the shipped glow-denoise) follows --sigma"]
     return []
 
 
-def _print_sigmas(paths, results) -> None:
+def _print_sigmas(paths, results, say=info) -> None:
     """The noise level each image was restored at, when a noise-conditioned model estimated it."""
     estimated = [(p, r.sigma) for p, r in zip(paths, results) if r.sigma_estimated]
     if not estimated:
         return
     if len(estimated) <= 8:
         for path, level in estimated:
-            info(f"estimated noise sigma {level:.3f} (of [0, 1] pixel values): {path.name}")
+            say(f"estimated noise sigma {level:.3f} (of [0, 1] pixel values): {path.name}")
         return
     levels = [level for _, level in estimated]
-    info(f"estimated noise sigma {min(levels):.3f} to {max(levels):.3f} (mean {sum(levels) / len(levels):.3f}) "
+    say(f"estimated noise sigma {min(levels):.3f} to {max(levels):.3f} (mean {sum(levels) / len(levels):.3f}) "
          f"over {len(levels)} images; pass --sigma to set it")
 
 
