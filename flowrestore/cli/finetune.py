@@ -12,7 +12,7 @@ from flowrestore.cli import loop_options as lo
 
 def finetune(
     ctx: typer.Context,
-    task: Annotated[str, typer.Option(help="denoise, inpaint or deblur.")],
+    task: Annotated[str, typer.Option(metavar="[denoise|inpaint|deblur]", help="Restoration task.")],
     data: Annotated[Path, typer.Option("--data", help="Folder of clean training images.")],
     val: Annotated[Optional[Path], typer.Option("--val", help="Folder of clean validation images.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/<prox>-<task>).")] = None,

@@ -17,9 +17,15 @@ from flowrestore.tasks import TASKS  # noqa: E402
 # The same names as flowrestore.devices.CHOICES (a test keeps them equal).
 DEVICES = ("auto", "cpu", "cuda")
 
+def _completer(choices: tuple[str, ...]):
+    """Shell completion of an option whose values the library checks (so a wrong one exits 1)."""
+    return lambda incomplete: [c for c in choices if c.startswith(incomplete)]
+
+
 TaskOption = Annotated[
     Optional[str],
-    typer.Option("--task", "-t", help=f"Restoration task: {', '.join(TASKS)}. Default: the checkpoint's task."),
+    typer.Option("--task", "-t", metavar="[" + "|".join(TASKS) + "]", autocompletion=_completer(TASKS),
+                 help="Restoration task. Default: the checkpoint's task."),
 ]
 CheckpointOption = Annotated[
     Optional[str],
