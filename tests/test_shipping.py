@@ -126,3 +126,24 @@ def test_pipeline_ships_only_what_beats_the_shipped_file_on_validation(tmp_path,
     else:
         assert weights.read_bytes() == before["denoise.safetensors"]
         assert entry.metrics == {"psnr": 1.0}
+
+
+def test_a_noise_conditioned_candidate_is_judged_over_the_sweep_and_ships_its_range(tmp_path):
+    from cli_fixtures import save_tiny_conditioned
+
+    from flowrestore.shipping.pipeline import ScoreCache, decide, export_fp16
+
+    root = _repository(tmp_path)
+    data = tmp_path / "data"
+    write_images(data / "val", 2, seed=1)
+    config = ShipConfig(root=root, data=data, state_root=tmp_path / "state", budget=0.0, margin=-1e9,
+                        report_sets=(str(data / "val"), str(data / "val")))
+    candidate = tmp_path / "candidate.safetensors"
+    export_fp16(save_tiny_conditioned(tmp_path / "fit.safetensors"), candidate, [{"device": "cpu", "seconds": 5}])
+    entry = load_registry(root / "flowrestore" / "checkpoints.toml")["glow-denoise"]
+    with single_thread():
+        decision = decide(entry, candidate, None, config, ScoreCache(tmp_path / "scores.json"), lambda e: None)
+    assert decision["event"] == "shipped" and decision["metric"] == "psnr (sweep mean)"
+    shipped = load_registry(root / "flowrestore" / "checkpoints.toml")["glow-denoise"]
+    assert shipped.sigma_range == (0.02, 0.3) and "val_sweep_psnr" in shipped.metrics
+    assert shipped.metrics["compute"] == [{"device": "cpu", "seconds": 5}]

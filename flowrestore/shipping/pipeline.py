@@ -77,11 +77,17 @@ class ScoreCache:
 
 
 def _score(entry: Entry, path: Path, dataset: str, config: ShipConfig, cache: ScoreCache,
-           limit: int | None) -> Score:
-    key = f"{sha256_of(path)}|{dataset}|{limit}"
+           limit: int | None, sweep: bool = False) -> Score:
+    key = f"{sha256_of(path)}|{dataset}|{limit}" + ("|sweep" if sweep else "")
     if entry.kind == "glow":
         return cache.get(key, lambda: prior_score(path, dataset, config.device, limit))
-    return cache.get(key, lambda: solver_score(path, entry.name, entry.task_name, dataset, config.device, limit))
+    return cache.get(key, lambda: solver_score(path, entry.name, entry.task_name, dataset, config.device, limit,
+                                               sweep=sweep))
+
+
+def _sweep_protocol(entry: Entry, candidate: Path) -> bool:
+    """A noise-conditioned denoiser is judged over the noise levels of the sweep, not at one."""
+    return entry.task_name == "denoise" and "sigma_range" in read_metadata(candidate)
 
 
 def _compute_of(name: str, path: Path) -> list[dict]:
@@ -94,12 +100,17 @@ def _device_label(device: str) -> str:
 
 def _export(slice_: Slice, out: Path) -> None:
     """The run's best checkpoint as fp16 with a compute ledger: the start file's plus this run's."""
-    ckpt = load_model(slice_.best_path)
     lineage = json.loads((slice_.run_dir / "lineage.json").read_text())
-    extra = {k: v for k, v in ckpt.metadata.items() if k not in ("kind", "config", "format")}
-    extra["compute"] = lineage.get("base_compute", []) + [
+    export_fp16(slice_.best_path, out, lineage.get("base_compute", []) + [
         {"device": s["device"], "seconds": s["seconds"]} for s in lineage.get("slices", [])
-    ]
+    ])
+
+
+def export_fp16(source: Path, out: Path, compute: list[dict]) -> None:
+    """`source` as the shipped format: fp16 weights, its metadata, and the compute ledger `compute`."""
+    ckpt = load_model(source)
+    extra = {k: v for k, v in ckpt.metadata.items() if k not in ("kind", "config", "format")}
+    extra["compute"] = compute
     save_model(out, ckpt.model, extra=extra, dtype=torch.float16)
 
 
@@ -168,23 +179,35 @@ def _ship_locked(entry: Entry, candidate: Path, data: bytes, sha: str, metrics: 
 
 def consider(entry: Entry, slice_: Slice, config: ShipConfig, cache: ScoreCache, emit: Event) -> dict:
     """Score the slice's best checkpoint against the shipped file and ship it if better."""
-    shipped = config.root / "flowrestore" / entry.file
     if slice_.best_path is None:
         return {"event": "kept", "name": entry.name, "why": "the run has no checkpoint yet"}
     candidate = slice_.run_dir / "candidate-fp16.safetensors"
     _export(slice_, candidate)
-    before = _score(entry, shipped, str(config.data / "val"), config, cache, config.val_limit)
-    after = _score(entry, candidate, str(config.data / "val"), config, cache, config.val_limit)
-    decision = {"name": entry.name, "metric": after.metric, "shipped": round(before.value, 4),
-                "candidate": round(after.value, 4), "images": after.images}
+    return decide(entry, candidate, slice_.run_dir, config, cache, emit)
+
+
+def decide(entry: Entry, candidate: Path, run_dir: Path | None, config: ShipConfig, cache: ScoreCache,
+           emit: Event) -> dict:
+    """Score `candidate` (an fp16 file) against the shipped file on validation; ship it if better."""
+    shipped = config.root / "flowrestore" / entry.file
+    sweep = _sweep_protocol(entry, candidate)
+    before = _score(entry, shipped, str(config.data / "val"), config, cache, config.val_limit, sweep)
+    after = _score(entry, candidate, str(config.data / "val"), config, cache, config.val_limit, sweep)
+    decision = {"name": entry.name, "metric": after.metric + (" (sweep mean)" if sweep else ""),
+                "shipped": round(before.value, 4), "candidate": round(after.value, 4), "images": after.images}
     if not after.better_than(before, config.margin):
         return {"event": "kept", **decision}
     if config.dry_run:
         return {"event": "would ship", **decision}
     emit({"event": "scoring", "name": entry.name, "on": "test and anime sets (report only)"})
     metrics = _metrics(entry, candidate, after, config, cache)
+    if sweep:
+        metrics["val_sweep_psnr"] = metrics.pop("val_psnr")
+        metrics["val_psnr"] = round(_score(entry, candidate, str(config.data / "val"), config, cache,
+                                           config.val_limit).value, 3)
     sha = ship(entry, candidate, metrics, config)
-    record_shipped(slice_.run_dir, sha)
+    if run_dir is not None:
+        record_shipped(run_dir, sha)
     return {"event": "shipped", **decision, "sha256": sha, "test": metrics.get("psnr", metrics.get("test_bpd"))}
 
 

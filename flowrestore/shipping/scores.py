@@ -32,17 +32,24 @@ class Score:
 
 
 def solver_score(path: Path, name: str, task: str, dataset: str, device: str = "cpu", limit: int | None = None,
-                 batch_size: int = 64) -> Score:
+                 batch_size: int = 64, sweep: bool = False) -> Score:
     """Mean PSNR/SSIM of the task model at `path` on its Table I setting, through the benchmark
-    itself (the same seeded measurements as `flowrestore benchmark --method glow`)."""
-    config = BenchmarkConfig(experiment="table1", dataset=dataset, tasks=(task,), methods=("glow",), limit=limit,
-                             device=device, batch_size=batch_size, examples=0)
+    itself (the same seeded measurements as `flowrestore benchmark --method glow`).
+
+    `sweep`: the mean over the denoising sweep's noise levels instead (0.05 to 0.30, each model
+    given the level), the protocol for noise-conditioned denoisers.
+    """
+    config = BenchmarkConfig(experiment="denoise-sweep" if sweep else "table1", dataset=dataset, tasks=(task,),
+                             methods=("glow",), limit=limit, device=device, batch_size=batch_size, examples=0)
     result = run_benchmark(config, checkpoints={name: Path(path)})
     cells = [c for c in summarize(result) if c.method == "glow"]
     if not cells:
         raise RuntimeError(f"the benchmark did not run {path}: {'; '.join(result.notes)}")
-    (cell,) = cells
-    return Score("psnr", cell.psnr, cell.ssim, cell.n, cell.psnr_ci)
+    if len(cells) == 1:
+        (cell,) = cells
+        return Score("psnr", cell.psnr, cell.ssim, cell.n, cell.psnr_ci)
+    mean = lambda values: sum(values) / len(values)  # noqa: E731
+    return Score("psnr", mean([c.psnr for c in cells]), mean([c.ssim for c in cells]), cells[0].n)
 
 
 @torch.no_grad()
