@@ -22,3 +22,17 @@ def write_images(folder: Path, n: int, size: int = 16, seed: int = 0, suffix: st
         img = np.stack([a[0] * xx + 0.2, a[1] * yy + 0.3, 0.5 + 0.3 * np.sin(6 * a[2] * xx + a[3])], -1)
         Image.fromarray((img.clip(0, 1) * 255).astype(np.uint8)).save(folder / f"img_{i:03d}{suffix}")
     return folder
+
+
+def perturbed_glow(x, scale: float):
+    """The tiny GLOW with ActNorm initialised on x and every weight moved off its initial value."""
+    import torch
+
+    from flowrestore.flow import Glow
+
+    glow = Glow(TINY_GLOW)
+    glow(x)
+    with torch.no_grad():
+        for p in glow.parameters():
+            p.add_(scale * torch.randn_like(p))
+    return glow

@@ -477,5 +477,5 @@ def test_restore_json_is_one_document_on_stdout_and_quiet_silences_info(tmp_path
     assert summary["mean"]["psnr"] == row["psnr"] and summary["task"]["task"] == "denoise"
     assert "restored 1 image" in done.stderr  # human text goes to stderr
     quiet = run("restore", source, "-o", tmp_path / "q.png", "--quiet", model="denoise-sigma")
-    assert quiet.exit_code == 0 and quiet.stdout == "" and "restored" not in quiet.stderr
+    assert quiet.exit_code == 0 and quiet.stdout == "" and "restored 1 image" not in quiet.stderr
     assert "estimated noise sigma" not in quiet.stderr

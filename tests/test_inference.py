@@ -3,6 +3,7 @@ rebuilt whenever the weights change."""
 
 import pytest
 import torch
+from helpers import perturbed_glow
 
 from flowrestore.flow import Glow, GlowConfig
 from flowrestore.flow.inference import inference_flow
@@ -14,12 +15,7 @@ TINY = GlowConfig(channels=3, levels=2, depth=2, hidden=8)
 
 def _glow(x: torch.Tensor) -> Glow:
     """A tiny GLOW with ActNorm initialised and every weight moved off its initial value."""
-    glow = Glow(TINY)
-    glow(x)
-    with torch.no_grad():
-        for p in glow.parameters():
-            p.add_(0.1 * torch.randn_like(p))
-    return glow
+    return perturbed_glow(x, 0.1)
 
 
 def test_folded_encode_and_decode_equal_the_layers(float64):

@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from helpers import perturbed_glow
 from torch.profiler import ProfilerActivity, profile
 
 from flowrestore.flow import Glow, GlowConfig
@@ -15,12 +16,7 @@ TINY = GlowConfig(channels=3, levels=2, depth=2, hidden=8)
 
 
 def _prior(x):
-    prior = Glow(TINY)
-    prior(x)
-    with torch.no_grad():
-        for p in prior.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    return prior
+    return perturbed_glow(x, 0.05)
 
 
 def _grads(solver, y, op, x):
