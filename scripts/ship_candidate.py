@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from flowrestore.checkpoints import load_registry
-from flowrestore.shipping.pipeline import ScoreCache, ShipConfig, _compute_of, decide, export_fp16
+from flowrestore.shipping.pipeline import ScoreCache, ShipConfig, compute_of, decide, export_fp16
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +37,7 @@ def main() -> None:
     args.state.mkdir(parents=True, exist_ok=True)
     candidate = args.state / f"{args.name}-candidate-fp16.safetensors"
     export_fp16(args.candidate, candidate,
-                _compute_of(args.name, shipped) + [{"device": args.device_label, "seconds": args.seconds}])
+                compute_of(args.name, shipped) + [{"device": args.device_label, "seconds": args.seconds}])
     decision = decide(entry, candidate, None, config, ScoreCache(args.state / "scores.json"), print)
     print(json.dumps(decision))
 

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from flowrestore.benchmark.classical import CLASSICAL
 from flowrestore.benchmark.map import LatentMAP, MapConfig
 from flowrestore.noise_level import estimate_sigma
+from flowrestore.restore import noise_conditioned
 from flowrestore.operators import LinearOperator, TaskSpec
 from flowrestore.tasks import TASKS
 from flowrestore.serialization import load_model
@@ -90,7 +91,7 @@ def adjoint(y: Tensor, operator: LinearOperator) -> Tensor:
 
 def _no_grad(model: nn.Module, sigma: float | None = None, estimate: bool = False) -> Restorer:
     """A restorer calling `model`; a noise-conditioned one gets `sigma`, or estimates it per image."""
-    conditioned = bool(getattr(getattr(model, "config", None), "noise_conditioned", False))
+    conditioned = noise_conditioned(model)
 
     def restore(y: Tensor, operator: LinearOperator) -> Tensor:
         with torch.no_grad():
@@ -156,6 +157,6 @@ def build(
             raise ValueError(f"checkpoint {ckpt_name} was trained for {spec.task}, not {setting.task}")
         if spec != trained:
             info["note"] = f"{ckpt_name} was trained at {spec.label()}, not {trained.label()}"
-    if name == "glow-est" and not getattr(ckpt.model.config, "noise_conditioned", False):
+    if name == "glow-est" and not noise_conditioned(ckpt.model):
         raise Unavailable(f"{ckpt_name} is not noise-conditioned, so it has no use for an estimated sigma")
     return _no_grad(ckpt.model, setting.noise_sigma, estimate=name == "glow-est"), info

@@ -31,8 +31,6 @@ def task_spec(base: dict | None, task: str | None, sigma, blur_sigma, box, blur_
     from flowrestore.operators import TaskSpec
 
     values = TaskSpec.from_dict(base).to_dict() if base else TaskSpec.default(task).to_dict()
-    if task is not None and values["task"] != task:
-        values = TaskSpec.default(task).to_dict()
     overrides = {
         "noise_sigma": sigma, "blur_sigma": blur_sigma, "box": box,
         "blur_kernel": blur_kernel, "blur_boundary": blur_boundary,

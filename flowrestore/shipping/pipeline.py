@@ -90,7 +90,7 @@ def _sweep_protocol(entry: Entry, candidate: Path) -> bool:
     return entry.task_name == "denoise" and "sigma_range" in read_metadata(candidate)
 
 
-def _compute_of(name: str, path: Path) -> list[dict]:
+def compute_of(name: str, path: Path) -> list[dict]:
     return read_metadata(path).get("compute", LEGACY_COMPUTE.get(name, []))
 
 
@@ -117,7 +117,7 @@ def export_fp16(source: Path, out: Path, compute: list[dict]) -> None:
 def _note_slice(slice_: Slice, shipped: Path) -> None:
     path = slice_.run_dir / "lineage.json"
     lineage = json.loads(path.read_text())
-    lineage.setdefault("base_compute", _compute_of(slice_.name, shipped))
+    lineage.setdefault("base_compute", compute_of(slice_.name, shipped))
     lineage.setdefault("slices", []).append({"device": _device_label(slice_.device),
                                              "seconds": round(slice_.seconds, 1), "until_step": slice_.steps})
     path.write_text(json.dumps(lineage, indent=1))

@@ -141,11 +141,7 @@ class UnrolledSolver(nn.Module):
     def data_step(self, x: Tensor, y: Tensor, operator: LinearOperator, fold: int,
                   log_ratio: Tensor | None = None) -> Tensor:
         operator = operator.at_fold(fold, self.config.folds)
-        if log_ratio is None:
-            mu = self.step_size[fold]
-        else:
-            mu = nn.functional.softplus(self.step_size_raw[fold] + self.step_size_slope[fold] * log_ratio)
-            mu = mu[:, None, None, None]
+        mu = self.fold_parameters(log_ratio)[0][:, fold, None, None, None]  # (B or 1, 1, 1, 1)
         return x - mu * operator.A_adjoint(operator.residual(x, y))
 
     def _data_step_for_training(self, x: Tensor, y: Tensor, operator: LinearOperator, fold: int,
