@@ -60,6 +60,29 @@ def test_resume_refuses_a_changed_configuration_and_names_each_change(folder, tm
         pretrain(_config(folder, tmp_path, glow=replace(TINY_GLOW, hidden=16)), resume=True)
 
 
+def test_resume_accepts_the_same_data_reached_by_another_path_and_refuses_other_data(folder, tmp_path):
+    run = tmp_path / "run"
+    pretrain(_config(folder, run))
+    link = tmp_path / "link-to-faces"
+    link.symlink_to(folder, target_is_directory=True)
+    assert pretrain(_config(link, run, steps=4), resume=True).step == 4
+    other = write_images(tmp_path / "other", 8, seed=1)
+    with pytest.raises(TrainingError, match="--data .* -> .*other"):
+        pretrain(_config(other, run, steps=6), resume=True)
+
+
+def test_a_copied_prior_file_is_the_same_prior_and_a_changed_one_is_not(tmp_path):
+    from flowrestore.training.rundir import changes
+
+    a, b, c = tmp_path / "a.safetensors", tmp_path / "b.safetensors", tmp_path / "c.safetensors"
+    a.write_bytes(b"weights")
+    b.write_bytes(b"weights")
+    c.write_bytes(b"other!!")
+    assert changes({"prior": str(a)}, {"prior": str(b)}) == []
+    assert changes({"prior": str(a)}, {"prior": str(c)}) == [f"--prior {a} -> {c}"]
+    assert changes({"prior": str(a)}, {"prior": str(tmp_path / "gone")}) != []
+
+
 def test_resume_may_train_longer_and_a_finished_run_trains_nothing(folder, tmp_path):
     pretrain(_config(folder, tmp_path))
     state = (tmp_path / "state.safetensors").read_bytes()

@@ -82,6 +82,22 @@ def _flat(value, prefix: str = "") -> dict:
     return {prefix[:-1]: value}
 
 
+def _same_place(a, b) -> bool:
+    """Two recorded paths name the same data: the same folder or file once links are resolved,
+    or two files with the same bytes (a run moved to another checkout keeps its prior)."""
+    if not (isinstance(a, str) and isinstance(b, str)):
+        return a == b
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    if not (pa.exists() and pb.exists()):
+        return os.path.abspath(pa) == os.path.abspath(pb)
+    if pa.resolve() == pb.resolve():
+        return True
+    if pa.is_file() and pb.is_file() and pa.stat().st_size == pb.stat().st_size:
+        from flowrestore.checkpoints import sha256_of
+        return sha256_of(pa) == sha256_of(pb)
+    return False
+
+
 def _normal(key: str, value):
     if key in PATH_KEYS and isinstance(value, str):
         return os.path.abspath(os.path.expanduser(value))
@@ -105,6 +121,8 @@ def changes(saved: dict, given: dict) -> list[str]:
         if key in MAY_CHANGE:
             continue
         a, b = old.get(key), new.get(key)
+        if key in PATH_KEYS and _same_place(a, b):
+            continue
         if _normal(key, a) != _normal(key, b):
             found.append(f"{option_name(key)} {a} -> {b}")
     return found
