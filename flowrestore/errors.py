@@ -91,3 +91,7 @@ class ImageTooLargeError(FlowrestoreError):
 
 class OutOfMemoryError(FlowrestoreError):
     """The computer ran out of memory while restoring; the message names the remedy."""
+
+
+class FaceDetectorError(FlowrestoreError):
+    """Faces were asked for but cannot be found here (OpenCV missing or its cascade unreadable)."""

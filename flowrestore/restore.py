@@ -30,6 +30,7 @@ from flowrestore.operators import CENTRE, TaskSpec, centre_box_mask, measure_eac
 from flowrestore.resources import check_pixels, memory_errors
 
 if TYPE_CHECKING:
+    from flowrestore.faces import Face, FaceOptions
     from flowrestore.tiling import Tiling
 
 Progress = Callable[[int, int], None]  # (tiles done, tiles in all); an image that fits one tile is one
@@ -44,6 +45,7 @@ class Restoration:
     psnr: float | None = None  # against the input, in degrade mode only
     ssim: float | None = None
     comparison: Tensor | None = None  # (3, H, W'): measurement | restored [| reference]
+    faces: tuple[Face, ...] = ()  # the faces restored at the prior's framing, in face mode
 
 
 def padding(height: int, width: int, multiple: int) -> tuple[int, int, int, int]:
@@ -149,6 +151,7 @@ def restore_images(
     tiling: Tiling | None = None,
     progress: Progress | None = None,
     sigma: float | None = None,
+    faces: FaceOptions | None = None,
 ) -> list[Restoration]:
     """Restore `images` (same-size ones batched together) with `model` for `task`.
 
@@ -163,7 +166,11 @@ def restore_images(
 
     A noise-conditioned model restores at `sigma`; without it, at the task's noise level in
     degrade mode and otherwise at the level estimated from each image (`noise_level`).
+
+    With `faces` (flowrestore.faces.FaceOptions), each face of a photo is also restored at the
+    prior's framing and pasted back (docs/faces.md); such a photo is restored on its own.
     """
+    from flowrestore.faces import wanted, with_faces
     from flowrestore.tiling import Tiling, count_tiles, default_pad, fits_one_tile, solve_tiled  # builds on solve
 
     if batch_size < 1:
@@ -185,8 +192,9 @@ def restore_images(
         if progress is not None:
             progress(done, total)
 
-    tiled = lambda image: not fits_one_tile(image.height, image.width, tiling, multiple)  # noqa: E731
-    for batch in _batches(images, batch_size, tiled):
+    face_mode = lambda image: wanted(faces, image.height, image.width)  # noqa: E731
+    alone = lambda image: face_mode(image) or not fits_one_tile(image.height, image.width, tiling, multiple)  # noqa: E731
+    for batch in _batches(images, batch_size, alone):
         first = images[batch[0]]
         with memory_errors(
             f"restoring {first.source or 'an image'} ({first.width}x{first.height})",
@@ -201,10 +209,20 @@ def restore_images(
                 channels = 1 if first.gray else 3
                 y = simulate(x[:, :channels], task, mask, [seeds[i] for i in batch]).expand_as(x).contiguous()
             levels, estimated = _noise_levels(model, y, task, sigma, degrade)
-            x_hat = solve_tiled(model, y, task, mask, tiling, progress=advance, sigma=levels).cpu()
+            # Face mode with only_faces (or an aligned square face) needs no restoration of the whole.
+            only_faces = face_mode(first) and (faces.only_faces or (faces.mode == "aligned" and first.height == first.width))
+            if only_faces:
+                x_hat = y.cpu().clone()
+                advance(count_tiles(first.height, first.width, tiling, multiple))
+            else:
+                x_hat = solve_tiled(model, y, task, mask, tiling, progress=advance, sigma=levels).cpu()
+            found: tuple = ()
+            if face_mode(first):
+                sigma_photo = None if levels is None else float(levels[0])
+                x_hat[0], found = with_faces(model, y[0], x_hat[0], task, mask, faces, sigma_photo)
             y = y.cpu()
             for j, i in enumerate(batch):
-                result = _result(images[i], x_hat[j], y[j], degrade, compare)
+                result = replace(_result(images[i], x_hat[j], y[j], degrade, compare), faces=found)
                 if levels is not None:
                     result = replace(result, sigma=float(levels[j]), sigma_estimated=estimated)
                 results[i] = result
