@@ -160,6 +160,24 @@ def test_the_debug_flag_keeps_the_traceback(tmp_path, run):
     assert result.exit_code == 1 and isinstance(result.exception, FlowrestoreError)
 
 
+def test_a_usage_error_is_one_line_and_a_stray_value_error_is_a_bug(tmp_path, run, monkeypatch):
+    from flowrestore.cli.errors import user_message
+    from flowrestore.errors import CheckpointError, UsageError
+
+    assert user_message(UsageError("give   --task")) == "give --task"
+    assert user_message(CheckpointError("x.safetensors is not a checkpoint")) == "x.safetensors is not a checkpoint"
+    assert user_message(ValueError("operands could not be broadcast")) is None
+    source = write_image(tmp_path / "a.png", rgb_array(8, 8))
+
+    def broken(*args, **kwargs):
+        raise ValueError("operands could not be broadcast")
+
+    monkeypatch.setattr("flowrestore.paths.expand_inputs", broken)
+    result = run("restore", source, model="denoise")
+    assert isinstance(result.exception, ValueError) and not isinstance(result.exception, FlowrestoreError)
+    assert "error: " not in result.stderr
+
+
 def _mask(tmp_path, size):
     return write_image(tmp_path / "mask.png", np.full(size, 255, np.uint8))
 

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from flowrestore.errors import UsageError
 from flowrestore.imageio import open_dataset_image, read_each
 from flowrestore.operators.measurement import image_seed
 
@@ -45,7 +46,7 @@ def dataset_folder(dataset: str) -> tuple[str, Path]:
         return dataset, DATA_ROOT / dataset
     folder = Path(dataset).expanduser()
     if not folder.is_dir():
-        raise ValueError(f"dataset {dataset!r} is neither {' nor '.join(BUNDLED)} nor an image folder")
+        raise UsageError(f"dataset {dataset!r} is neither {' nor '.join(BUNDLED)} nor an image folder")
     return folder.name, folder
 
 
@@ -72,11 +73,11 @@ def load_images(dataset: str, limit: int | None = None, size: int | None = None)
     images must already share one size.
     """
     if limit is not None and limit < 1:
-        raise ValueError(f"--limit must be at least 1, got {limit}")
+        raise UsageError(f"--limit must be at least 1, got {limit}")
     name, folder = dataset_folder(dataset)
     files = image_files(folder)
     if not files:
-        raise ValueError(f"no images ({', '.join(sorted(EXTENSIONS))}) found under {folder}")
+        raise UsageError(f"no images ({', '.join(sorted(EXTENSIONS))}) found under {folder}")
     files = files[:limit]
     # An unreadable file stops the benchmark, naming every such file: scores over fewer images
     # than the folder holds would not compare with other runs.
@@ -84,7 +85,7 @@ def load_images(dataset: str, limit: int | None = None, size: int | None = None)
     shapes = {a.shape[:2] for a in arrays}
     if len(shapes) > 1:
         sizes = ", ".join(f"{w}x{h}" for h, w in sorted(shapes)[:3])
-        raise ValueError(f"images under {folder} have different sizes ({sizes}); pass --size N to resize them")
+        raise UsageError(f"images under {folder} have different sizes ({sizes}); pass --size N to resize them")
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
     names = tuple(p.relative_to(folder).as_posix() for p in files)
     return ImageSet(name=name, folder=folder, names=names, images=images)

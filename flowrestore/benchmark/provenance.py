@@ -8,6 +8,8 @@ import platform
 
 import torch
 
+from flowrestore.errors import UsageError
+
 PACKAGES = ("flowrestore", "torch", "numpy", "scikit-image", "scipy", "bm3d", "pillow")
 
 
@@ -44,7 +46,7 @@ def check_device(device: str) -> str:
     try:
         d = torch.device(device)
     except RuntimeError as e:
-        raise ValueError(f"unknown device {device!r} ({e})") from e
+        raise UsageError(f"unknown device {device!r} ({e})") from e
     if d.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available; use --device cpu")
+        raise UsageError(f"device {device!r} requested but CUDA is not available; use --device cpu")
     return str(d)

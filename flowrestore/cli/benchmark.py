@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from flowrestore.errors import FlowrestoreError
+from flowrestore.errors import FlowrestoreError, UsageError
 
 # flowrestore.benchmark imports torch: it is imported inside the functions so `--help` stays fast.
 MAP_STEPS = 20  # flowrestore.benchmark.map.MapConfig.steps (a test keeps them equal)
@@ -29,7 +29,7 @@ def _checkpoints(
     broken: set[str] = set()
     if checkpoint_dir is not None:
         if not checkpoint_dir.is_dir():
-            raise ValueError(f"--checkpoint-dir {checkpoint_dir} is not a folder; give the folder of <name>.safetensors files")
+            raise UsageError(f"--checkpoint-dir {checkpoint_dir} is not a folder; give the folder of <name>.safetensors files")
         for name in names:
             path = checkpoint_dir / f"{name}.safetensors"
             if path.is_file():
@@ -53,9 +53,9 @@ def _checkpoints(
 
 def _out_dir(out: Path | None, force: bool) -> None:
     if out is not None and out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file; give a folder for the results")
+        raise UsageError(f"--out {out} is a file; give a folder for the results")
     if out is not None and out.exists() and any(out.iterdir()) and not force:
-        raise ValueError(f"{out} exists and is not empty; choose another --out or pass --force to overwrite")
+        raise UsageError(f"{out} exists and is not empty; choose another --out or pass --force to overwrite")
 
 
 def _incomplete(result, requested: set[str], broken: set[str]) -> list[str]:

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from flowrestore.errors import UsageError
 
 
 def positive(text: str) -> float:
@@ -45,7 +46,7 @@ def loop_config(batch_size, epochs, max_steps, time_limit, eval_every, patience,
     from flowrestore.training import LoopConfig
 
     if epochs is None and max_steps is None and time_limit is None:
-        raise ValueError("say when to stop: give --epochs, --max-steps or --time-limit")
+        raise UsageError("say when to stop: give --epochs, --max-steps or --time-limit")
     return LoopConfig(batch_size=batch_size, epochs=epochs, max_steps=max_steps, time_limit=time_limit,
                       eval_every=eval_every, patience=patience, seed=seed)
 

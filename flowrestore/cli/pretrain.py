@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from flowrestore.cli import loop_options as lo
+from flowrestore.errors import UsageError
 
 
 def pretrain(
@@ -43,7 +44,7 @@ def pretrain(
     from flowrestore.training import pretrain as run_pretrain
 
     if not 1 <= n_bits <= 8:
-        raise ValueError(f"--n-bits must lie in 1..8, got {n_bits}")
+        raise UsageError(f"--n-bits must lie in 1..8, got {n_bits}")
     config = PretrainConfig(
         train_dir=data, val_dir=val, out_dir=out, preset=preset, image_size=image_size, n_bits=n_bits, lr=lr,
         warmup_steps=warmup, device=device, bf16=bf16,

@@ -21,7 +21,7 @@ from flowrestore.cli.options import (
     TaskOption,
 )
 from flowrestore.cli.ui import info, note, stdout
-from flowrestore.errors import FlowrestoreError, ImageWriteError
+from flowrestore.errors import FlowrestoreError, ImageWriteError, UsageError
 
 PROGRESS_FROM = 4  # images or tiles; fewer finish before a bar would be worth drawing
 
@@ -115,11 +115,11 @@ def command(
     if task is not None:
         task_spec(None, task, sigma, blur_sigma, box, blur_kernel, blur_boundary)  # reject bad values early
     if checkpoint is not None and not checkpoint.strip():
-        raise ValueError("--checkpoint is empty; give a registry name, a .safetensors path or an hf:// address")
+        raise UsageError("--checkpoint is empty; give a registry name, a .safetensors path or an hf:// address")
     if checkpoint is None and task is None:
-        raise ValueError("give --task (denoise, inpaint or deblur) or --checkpoint")
+        raise UsageError("give --task (denoise, inpaint or deblur) or --checkpoint")
     if mask is not None and box is not None:
-        raise ValueError("give --mask or --box, not both: the mask already says which pixels to fill")
+        raise UsageError("give --mask or --box, not both: the mask already says which pixels to fill")
     paths = expand_inputs(inputs)
     targets = plan_outputs(paths, output, force)
     figures = comparison_paths(paths, targets, force) if compare else [None] * len(paths)
@@ -131,9 +131,9 @@ def command(
     spec_name = checkpoint or default_checkpoint(task)
     loaded = load(spec_name, task, str(chosen), registry, show_progress=True)
     if loaded.kind != "solver":
-        raise ValueError(f"checkpoint {spec_name} is a GLOW prior, not a restoration model; use glow-<task>")
+        raise UsageError(f"checkpoint {spec_name} is a GLOW prior, not a restoration model; use glow-<task>")
     if task is None and not loaded.metadata.get("task"):
-        raise ValueError(f"checkpoint {spec_name} records no task; pass --task")
+        raise UsageError(f"checkpoint {spec_name} records no task; pass --task")
     trained = loaded.metadata.get("task")
     spec = task_spec(trained, task, sigma, blur_sigma, box, blur_kernel, blur_boundary)
     tiling = Tiling(tile=tile, pad=tile_pad if tile_pad is not None else default_pad(spec))
@@ -144,7 +144,7 @@ def command(
         if warning:
             note(warning)
     if mask is not None and spec.task != "inpaint":
-        raise ValueError(f"--mask applies to inpainting only, but the task is {spec.task}")
+        raise UsageError(f"--mask applies to inpainting only, but the task is {spec.task}")
     for text in sigma_notes(loaded, spec_name, spec, sigma, degrade):
         note(text)
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from flowrestore.errors import UsageError
 from flowrestore.imageio import open_dataset_image, read_each
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
@@ -19,12 +20,12 @@ def list_images(folder: Path) -> list[Path]:
     """Image files under `folder`, recursively, in a fixed (sorted) order."""
     folder = Path(folder)
     if folder.is_file():
-        raise ValueError(f"{folder} is a file; give the folder that holds the training images")
+        raise UsageError(f"{folder} is a file; give the folder that holds the training images")
     if not folder.is_dir():
-        raise ValueError(f"image folder {folder} does not exist; pass a folder of PNG/JPEG/WebP images")
+        raise UsageError(f"image folder {folder} does not exist; pass a folder of PNG/JPEG/WebP images")
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
-        raise ValueError(f"no images (PNG, JPEG, WebP) found under {folder}")
+        raise UsageError(f"no images (PNG, JPEG, WebP) found under {folder}")
     return files
 
 

@@ -8,15 +8,17 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from flowrestore.errors import UsageError
+
 
 def resolve_device(name: str) -> torch.device:
     """'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when present, else CPU)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but no CUDA device is available; use --device cpu")
+        raise UsageError("--device cuda was asked for but no CUDA device is available; use --device cpu")
     if name != "cpu" and not name.startswith("cuda"):
-        raise ValueError(f"unknown device {name!r}; use cpu, cuda or auto")
+        raise UsageError(f"unknown device {name!r}; use cpu, cuda or auto")
     return torch.device(name)
 
 

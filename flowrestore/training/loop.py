@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
-from flowrestore.errors import TrainingError
+from flowrestore.errors import TrainingError, UsageError
 from flowrestore.training.rundir import BEST_FILE, LAST_FILE, STATE_FILE
 from flowrestore.training import metrics_log
 from flowrestore.training.state import load_state, save_state
@@ -39,10 +39,10 @@ class LoopConfig:
                         "save_every": self.save_every, "patience": self.patience}
         for name, value in at_least_one.items():
             if value is not None and value < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+                raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
         for name, value in {"epochs": self.epochs, "time_limit": self.time_limit}.items():
             if value is not None and not (math.isfinite(value) and value > 0):
-                raise ValueError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
+                raise UsageError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,7 +87,7 @@ def total_steps(config: LoopConfig, n_train: int) -> int:
         return max(int(round(config.epochs * per_epoch)), 1)
     if config.time_limit is not None:
         return 10**12
-    raise ValueError("give --max-steps, --epochs or --time-limit so training knows when to stop")
+    raise UsageError("give --max-steps, --epochs or --time-limit so training knows when to stop")
 
 
 def _log_row(run_dir: Path, objective, config: LoopConfig, step: int, per_epoch: int, score: float,
