@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from flowrestore.benchmark.classical import CLASSICAL
 from flowrestore.benchmark.map import LatentMAP, MapConfig
+from flowrestore.checkpoints import check_kind
 from flowrestore.errors import UsageError
 from flowrestore.noise_level import estimate_sigma
 from flowrestore.restore import noise_conditioned
@@ -110,8 +111,7 @@ def _load(name: str, checkpoints: Mapping[str, Path], kind: str, device: str, ca
     if name not in cache:
         cache[name] = load_model(checkpoints[name], device=device)
     ckpt = cache[name]
-    if ckpt.kind != kind:
-        raise UsageError(f"checkpoint {name} ({checkpoints[name]}) holds a {ckpt.kind} model, expected a {kind}")
+    check_kind(f"{name} ({checkpoints[name]})", ckpt.kind, kind)
     ckpt.model.eval()
     return ckpt
 

@@ -129,11 +129,7 @@ def command(
         say(f"device: {chosen.type} (auto)")
 
     spec_name = checkpoint or default_checkpoint(task)
-    loaded = load(spec_name, task, str(chosen), registry, show_progress=True)
-    if loaded.kind != "solver":
-        raise UsageError(f"checkpoint {spec_name} is a GLOW prior, not a restoration model; use glow-<task>")
-    if task is None and not loaded.metadata.get("task"):
-        raise UsageError(f"checkpoint {spec_name} records no task; pass --task")
+    loaded = load(spec_name, task, str(chosen), registry, show_progress=True, kind="solver")
     trained = loaded.metadata.get("task")
     spec = task_spec(trained, task, sigma, blur_sigma, box, blur_kernel, blur_boundary)
     tiling = Tiling(tile=tile, pad=tile_pad if tile_pad is not None else default_pad(spec))
