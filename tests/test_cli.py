@@ -255,6 +255,19 @@ def test_cuda_without_cuda_is_one_line_and_exit_1(tmp_path, run):
     fails(run("restore", source, model="denoise", device="cuda"), "CUDA is not available", "--device cpu")
 
 
+def test_every_command_takes_the_same_device_choices(tmp_path, run):
+    source = write_image(tmp_path / "a.png", rgb_array(8, 8))
+    fails(run("restore", source, model="denoise", device="tpu"), "unknown device 'tpu'", "cuda:N")
+    images = tmp_path / "images"
+    images.mkdir()
+    write_image(images / "a.png", rgb_array(16, 16))
+    for command in (["benchmark", "--dataset", str(images), "--method", "measurement"],
+                    ["pretrain", "--data", str(images), "--max-steps", "1", "--out", str(tmp_path / "run")]):
+        fails(CliRunner().invoke(app, [*command, "--device", "tpu"]), "unknown device 'tpu'", "cuda:N")
+    if not torch.cuda.is_available():
+        fails(run("restore", source, model="denoise", device="cuda:1"), "--device cuda:1: CUDA is not available")
+
+
 def test_checkpoints_list_and_show(run):
     listed = run("checkpoints", "list", device=None)
     assert listed.exit_code == 0, listed.output

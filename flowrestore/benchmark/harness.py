@@ -20,7 +20,7 @@ from flowrestore.benchmark import datasets, metrics
 from flowrestore.benchmark.experiments import Experiment, Setting, experiment_for, narrow
 from flowrestore.benchmark.map import MapConfig
 from flowrestore.benchmark.methods import METHODS, Restorer, Unavailable, build, checkpoint_name
-from flowrestore.benchmark.provenance import check_device
+from flowrestore.devices import pick_device
 from flowrestore.errors import UsageError
 from flowrestore.operators import measure_each, quantize_8bit
 
@@ -203,7 +203,7 @@ def run_benchmark(
     """
     if importlib.util.find_spec("skimage") is None:
         raise UsageError("the benchmark needs scikit-image (SSIM, classical rows): pip install 'flowrestore[baselines]'")
-    config = replace(config, device=check_device(config.device))
+    config = replace(config, device=str(pick_device(config.device)))
     experiment = plan(config)
     images = datasets.load_images(config.dataset, config.limit, config.size)
     checkpoints = dict(checkpoints or {})

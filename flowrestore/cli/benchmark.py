@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from flowrestore.cli.options import DeviceOption
 from flowrestore.errors import FlowrestoreError, UsageError
 
 # flowrestore.benchmark imports torch: it is imported inside the functions so `--help` stays fast.
@@ -62,7 +63,7 @@ def benchmark(
     method: Annotated[Optional[list[str]], typer.Option(help="only this method (repeatable)")] = None,
     limit: Annotated[Optional[int], typer.Option(help="use the first N images")] = None,
     size: Annotated[Optional[int], typer.Option(help="centre-crop and resize images to SIZE x SIZE")] = None,
-    device: Annotated[str, typer.Option(help="torch device, e.g. cpu or cuda")] = "cpu",
+    device: DeviceOption = "cpu",
     batch_size: Annotated[int, typer.Option(help="images per batch")] = 16,
     out: Annotated[Optional[Path], typer.Option(help="write results.md, results.csv, summary.json, figures here")] = None,
     force: Annotated[bool, typer.Option(help="overwrite a non-empty --out folder")] = False,

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from flowrestore.cli.options import DeviceOption
 from flowrestore.errors import UsageError
 
 
@@ -31,7 +32,7 @@ TimeLimit = Annotated[
 EvalEvery = Annotated[Optional[int], typer.Option(min=1, help="Steps between evaluations (default: one epoch).")]
 Patience = Annotated[int, typer.Option(min=1, help="Evaluations without improvement before early stopping.")]
 Seed = Annotated[int, typer.Option(help="Seed for initialisation, data order, flips and noise.")]
-Device = Annotated[str, typer.Option(help="cpu, cuda or auto (CUDA when available; says what it chose).")]
+Device = DeviceOption  # the same --device as restore and benchmark
 Bf16 = Annotated[bool, typer.Option("--bf16", help="bf16 autocast on CUDA.")]
 Resume = Annotated[
     bool,

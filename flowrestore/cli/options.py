@@ -38,7 +38,8 @@ CheckpointOption = Annotated[
 ]
 DeviceOption = Annotated[
     str,
-    typer.Option("--device", help="cpu, cuda, or auto (CUDA if available; says which it chose)."),
+    typer.Option("--device", autocompletion=_completer(DEVICES),
+                 help="cpu, cuda, cuda:N, or auto (CUDA if available; says which it chose)."),
 ]
 BatchSizeOption = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images per solver call.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Base seed of the simulated noise in --degrade mode.")]

@@ -9,6 +9,7 @@ import torch
 
 from flowrestore.errors import UsageError
 from flowrestore.flow.glow import Glow
+from flowrestore.metrics import psnr_each
 from flowrestore.operators.measurement import measure_each, quantize_8bit
 from flowrestore.tasks import TaskSpec
 from flowrestore.serialization import CheckpointError, load_model
@@ -187,10 +188,9 @@ class FinetuneObjective(ImageObjective):
         psnr, mse = [], []
         for start in range(0, x_val.shape[0], 128):
             x, y = x_val[start : start + 128], y_val[start : start + 128]
-            x_hat = self.model(y, self.operator, sigma=self.val_sigma[start : start + 128])
-            err = ((x_hat.clamp(0, 1) - x) ** 2).flatten(1).mean(1)
-            mse.append(err)
-            psnr.append(-10 * torch.log10(err.clamp_min(1e-12)))
+            x_hat = self.model(y, self.operator, sigma=self.val_sigma[start : start + 128]).clamp(0, 1)
+            mse.append(((x_hat - x) ** 2).flatten(1).mean(1))
+            psnr.append(psnr_each(x_hat, x))
         return {
             "val_psnr": float(torch.cat(psnr).mean()),
             "val_mse": float(torch.cat(mse).mean()),
