@@ -61,10 +61,41 @@ def test_help_is_fast_and_imports_no_torch():
 
 
 def test_the_cli_and_library_agree_on_names():
-    from flowrestore.cli.options import DEVICES
+    from flowrestore.benchmark import EXPERIMENTS, METHODS
+    from flowrestore.cli import options
     from flowrestore.devices import CHOICES
+    from flowrestore.flow.glow import PRESETS
 
-    assert set(DEVICES) == set(CHOICES)
+    assert set(options.DEVICES) == set(CHOICES)
+    assert options.METHODS == tuple(METHODS) and options.EXPERIMENTS == tuple(EXPERIMENTS)
+    assert set(options.PRESETS) == set(PRESETS)
+
+
+@pytest.mark.parametrize("command, names", [
+    ("benchmark", ["--method", "glow-est", "richardson-lucy", "--experiment", "denoise-sweep", "table4 for anime",
+                   "max(sigma^2, 1e-3)"]),
+    ("pretrain", ["--preset", "compact|paper|tiny"]),
+])
+def test_help_lists_the_choices_uncut_at_80_columns(command, names):
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output
+    text = " ".join(result.output.replace("│", " ").split())
+    for name in names:
+        assert name in text, name
+
+
+@pytest.mark.parametrize("words, expected", [
+    ("benchmark --method glow", ["glow-map", "glow", "glow-est"]),
+    ("benchmark --experiment tab", ["table1", "table2", "table3", "table4"]),
+    ("pretrain --preset c", ["compact"]),
+    ("restore --device c", ["cpu", "cuda"]),
+])
+def test_choices_complete_in_the_shell(words, expected):
+    env = {"_FLOWRESTORE_COMPLETE": "complete_bash", "COMP_WORDS": f"flowrestore {words}",
+           "COMP_CWORD": str(len(words.split()))}
+    result = CliRunner().invoke(app, [], env=env, prog_name="flowrestore")
+    assert result.output.split() == expected
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from flowrestore.cli.options import DeviceOption
+from flowrestore.cli.options import TASKS, DeviceOption, ExperimentOption, MethodOption, completer
 from flowrestore.errors import FlowrestoreError, UsageError
 
 # flowrestore.benchmark imports torch: it is imported inside the functions so `--help` stays fast.
@@ -56,11 +56,12 @@ def _table(cells) -> Table:
 def benchmark(
     ctx: typer.Context,
     dataset: Annotated[str, typer.Option(help="celeba, anime (bundled test sets) or an image folder")] = "celeba",
-    experiment: Annotated[
-        Optional[str], typer.Option(help="table1|table2|table3|table4|denoise-sweep [default: table4 for anime, else table1]")
+    experiment: ExperimentOption = None,
+    task: Annotated[
+        Optional[list[str]],
+        typer.Option(autocompletion=completer(TASKS), help="only this task (repeatable): " + ", ".join(TASKS)),
     ] = None,
-    task: Annotated[Optional[list[str]], typer.Option(help="only this task (repeatable)")] = None,
-    method: Annotated[Optional[list[str]], typer.Option(help="only this method (repeatable)")] = None,
+    method: MethodOption = None,
     limit: Annotated[Optional[int], typer.Option(help="use the first N images")] = None,
     size: Annotated[Optional[int], typer.Option(help="centre-crop and resize images to SIZE x SIZE")] = None,
     device: DeviceOption = "cpu",
@@ -75,7 +76,9 @@ def benchmark(
         Optional[Path], typer.Option(help="take <name>.safetensors from this folder instead of the registry")
     ] = None,
     map_steps: Annotated[int, typer.Option(help="optimiser steps of GLOW MAP")] = MAP_STEPS,
-    map_gamma: Annotated[Optional[float], typer.Option(help="GLOW MAP latent penalty [default: max(sigma^2, 1e-3)]")] = None,
+    map_gamma: Annotated[
+        Optional[float], typer.Option(help="GLOW MAP latent penalty", show_default="max(sigma^2, 1e-3)")
+    ] = None,
     skip_missing: Annotated[
         bool, typer.Option("--skip-missing", help="exit 0 even when some requested rows could not run (noted)")
     ] = False,

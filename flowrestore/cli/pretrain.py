@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from flowrestore.cli import loop_options as lo
+from flowrestore.cli.options import PresetOption
 from flowrestore.errors import UsageError
 
 
@@ -17,7 +18,7 @@ def pretrain(
     out: Annotated[
         Path, typer.Option("--out", help="Run folder: best/last checkpoints and resume state (never replaced).")
     ] = Path("runs/prior"),
-    preset: Annotated[str, typer.Option(help="GLOW size: compact, paper or tiny.")] = "compact",
+    preset: PresetOption = "compact",
     image_size: Annotated[
         int, typer.Option(min=1, help="Images are centre-cropped and resized to this (a multiple of 2**levels).")
     ] = 64,
