@@ -13,8 +13,8 @@ written, never from what happens to exist on disk:
 
 Every file that comes from a registry entry is checked against the entry's sha256 before
 use (a cached copy that fails is downloaded once more). Paths and hf:// addresses have no
-registry hash, so they are not hash-checked; `load` still checks their task from the
-metadata inside the file. An entry without sha256, or without a bundled file and a hub
+registry hash, so they are not hash-checked; `load` still checks their kind and task from
+the metadata inside the file. An entry without sha256, or without a bundled file and a hub
 entry, cannot be used and says so.
 
 The registry read by default is flowrestore/checkpoints.toml, inside the package, so an
@@ -32,10 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flowrestore.errors import (
+    CheckpointError,
     CheckpointUnavailableError,
     ChecksumError,
     RegistryError,
     UnknownCheckpointError,
+    UsageError,
     WrongTaskError,
 )
 from flowrestore.hub import SCHEME, HubFile, HubSettings, cached, fetch
@@ -43,6 +45,9 @@ from flowrestore.hub import SCHEME, HubFile, HubSettings, cached, fetch
 PACKAGE_DIR = Path(__file__).resolve().parent
 REGISTRY = PACKAGE_DIR / "checkpoints.toml"
 KINDS = ("glow", "solver")
+# What `locate` reports as a missing checkpoint; any other failure (a wrong hash, a failed
+# download, a damaged file) is raised, so that a broken checkpoint is never taken for an absent one.
+NOT_AVAILABLE = (UnknownCheckpointError, CheckpointUnavailableError)
 
 
 @dataclass(frozen=True)
@@ -240,13 +245,58 @@ def load(
     device: str = "cpu",
     registry: Path | None = None,
     show_progress: bool = False,
+    kind: str | None = None,
 ):
-    """Resolve, check the task recorded in the file, and load strictly; returns a serialization.Checkpoint."""
+    """Resolve, check the kind and task recorded in the file, and load strictly; returns a
+    serialization.Checkpoint. With `kind` "solver" and no `task`, the file must record its task."""
     from flowrestore.serialization import load_model, read_metadata
 
     path = resolve(spec, task, registry, show_progress)
     meta = read_metadata(path)
-    _check_task(spec, meta.get("kind", "?"), (meta.get("task") or {}).get("task"), task)
+    has = (meta.get("task") or {}).get("task")
+    _check_task(spec, meta.get("kind", "?"), has, task)
+    check_kind(spec, meta.get("kind", "?"), kind)
+    if kind == "solver" and task is None and not has:
+        raise CheckpointError(f"checkpoint {spec} records no task; pass --task")
     checkpoint = load_model(path, device)
     checkpoint.model.eval()
     return checkpoint
+
+
+def check_kind(name: str, has: str, kind: str | None) -> None:
+    """WrongTaskError unless the checkpoint `name` holds a model of `kind` (any kind when None)."""
+    if kind is None or has == kind:
+        return
+    if kind == "solver":
+        raise WrongTaskError(f"checkpoint {name} is a GLOW prior, not a restoration model; use glow-<task>")
+    raise WrongTaskError(f"checkpoint {name} holds a {has} model, not a GLOW prior; use celeba-prior or another prior")
+
+
+@dataclass(frozen=True)
+class Located:
+    files: dict[str, Path]  # name -> local file, hash-checked when it came from the registry
+    missing: dict[str, str]  # name -> why it is not available
+
+
+def locate(names: list[str], folder: Path | None = None, registry: Path | None = None) -> Located:
+    """The local file of each registry name: <folder>/<name>.safetensors when `folder` is given,
+    else through the registry (see `resolve`). A name that is not available (NOT_AVAILABLE) is
+    listed in `missing` with the reason; any other failure is raised."""
+    files: dict[str, Path] = {}
+    missing: dict[str, str] = {}
+    if folder is not None:
+        if not Path(folder).is_dir():
+            raise UsageError(f"--checkpoint-dir {folder} is not a folder; give the folder of <name>.safetensors files")
+        for name in names:
+            path = Path(folder) / f"{name}.safetensors"
+            if path.is_file():
+                files[name] = path
+            else:
+                missing[name] = f"not found in {folder}"
+        return Located(files, missing)
+    for name in names:
+        try:
+            files[name] = resolve(name, registry=registry)
+        except NOT_AVAILABLE as e:
+            missing[name] = str(e).splitlines()[0]
+    return Located(files, missing)

@@ -1,24 +1,36 @@
-"""Choosing the device explicitly: cpu, cuda, or auto (CUDA when present, and say so)."""
+"""Choosing the device explicitly: cpu, cuda, cuda:N, or auto (CUDA when present, and say so).
+
+The one chooser of every command and script: `restore`, `benchmark`, training and scripts/.
+"""
 
 from __future__ import annotations
+
+import re
 
 import torch
 
 from flowrestore.errors import DeviceError
 
-CHOICES = ("auto", "cpu", "cuda")
+CHOICES = ("auto", "cpu", "cuda")  # and cuda:N, the N-th visible GPU
 
 
 def pick_device(choice: str) -> torch.device:
-    """The device for `choice`; "cuda" without a usable GPU is an error, never a silent CPU run."""
-    if choice not in CHOICES:
-        raise DeviceError(f"unknown device {choice!r}; use one of {', '.join(CHOICES)}")
+    """The device for `choice`; a CUDA device without a usable GPU is an error, never a silent
+    CPU run. With "auto" the caller should say which device it got."""
     if choice == "cpu":
         return torch.device("cpu")
     available = torch.cuda.is_available()
-    if choice == "cuda" and not available:
+    if choice == "auto":
+        return torch.device("cuda" if available else "cpu")
+    if choice != "cuda" and not re.fullmatch(r"cuda:\d+", choice):
+        raise DeviceError(f"unknown device {choice!r}; use one of {', '.join(CHOICES)} or cuda:N")
+    if not available:
         build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}, no GPU visible"
         raise DeviceError(
-            f"--device cuda: CUDA is not available (torch {torch.__version__}, {build}); use --device cpu"
+            f"--device {choice}: CUDA is not available (torch {torch.__version__}, {build}); use --device cpu"
         )
-    return torch.device("cuda" if available else "cpu")
+    device = torch.device(choice)
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise DeviceError(f"--device {choice}: this machine has {count} GPU{'s' * (count != 1)} (cuda:0 to cuda:{count - 1})")
+    return device

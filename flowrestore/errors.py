@@ -1,7 +1,10 @@
 """The exceptions a user can cause: each message names the problem and the fix in one line.
 
-Every class derives from FlowrestoreError, which the CLI's one error boundary turns into a
-red message and exit code 1. Library code raises them and never prints.
+Every class here derives from FlowrestoreError, which the CLI's one error boundary turns into a
+red message and exit code 1. Library code raises them and never prints. UsageError (a bad value
+given by the user: an option, a configuration field, an input that does not fit) is also a
+ValueError, so code that catches ValueError keeps working; any other ValueError is a bug and
+the boundary shows its traceback.
 """
 
 from __future__ import annotations
@@ -9,6 +12,10 @@ from __future__ import annotations
 
 class FlowrestoreError(Exception):
     """A problem the user can fix; str(error) is the one-line message shown to them."""
+
+
+class UsageError(FlowrestoreError, ValueError):
+    """A value the user gave that cannot be used (an option, a configuration field, a size)."""
 
 
 # Image files (flowrestore.imageio)
@@ -38,7 +45,7 @@ class DecompressionBombError(ImageReadError):
     pass
 
 
-class MaskSizeError(FlowrestoreError):
+class MaskSizeError(UsageError):
     pass
 
 
@@ -48,6 +55,10 @@ class ImageWriteError(FlowrestoreError):
 
 
 # Checkpoints (flowrestore.checkpoints, flowrestore.hub)
+
+
+class CheckpointError(FlowrestoreError):
+    """A file that is not a flowrestore checkpoint, or one that does not match its model."""
 
 
 class RegistryError(FlowrestoreError):
@@ -77,7 +88,7 @@ class HubError(FlowrestoreError):
 # Running
 
 
-class DeviceError(FlowrestoreError):
+class DeviceError(UsageError):
     pass
 
 

@@ -1,6 +1,7 @@
 """Image quality against a reference: PSNR and SSIM for images in [0, 1] (data range 1).
 
-The one definition used by `restore --degrade` and by the benchmark. SSIM is scikit-image's
+The one definition used by `restore --degrade`, the benchmark, training's validation and
+scripts/ (`psnr_each`, the same formula over a batch of tensors). SSIM is scikit-image's
 implementation with Wang et al.'s settings (11x11 Gaussian window, sigma 1.5, population
 covariance), averaged over the colour channels; images smaller than 11 pixels fall back to the
 largest odd uniform window that fits.
@@ -23,6 +24,13 @@ def psnr(x, reference) -> float:
     """Peak signal-to-noise ratio in dB (peak 1) of one image; inf when the images are equal."""
     mse = float(np.mean((_array(x) - _array(reference)) ** 2))
     return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+def psnr_each(x, reference, floor: float = 1e-12):
+    """PSNR in dB (peak 1) of every image of a batch of tensors (B, ...), as a tensor (B,) on their
+    device; an MSE below `floor` counts as `floor` (120 dB), so that a mean over images stays finite."""
+    mse = ((x - reference) ** 2).flatten(1).mean(1)
+    return -10 * mse.clamp_min(floor).log10()
 
 
 def ssim_available() -> bool:

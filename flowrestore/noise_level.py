@@ -14,6 +14,8 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from flowrestore.errors import UsageError
+
 PATCH = 5
 # raw estimate (median over 150 celeba64/val faces, 8-bit clipped) -> true sigma, sigma = 0 .. 0.40
 CALIBRATION_RAW = (0.0025, 0.0193, 0.0373, 0.0547, 0.0715, 0.0875, 0.1028, 0.1176, 0.132, 0.1457, 0.1591,
@@ -27,7 +29,7 @@ def raw_estimate(y: Tensor) -> Tensor:
     for image in y.to(torch.float64):
         patches = F.unfold(image[None], PATCH).squeeze(0).T  # (patches, C * PATCH^2)
         if patches.shape[0] < 2 * patches.shape[1]:
-            raise ValueError(f"the image is too small to estimate its noise ({tuple(image.shape[-2:])}); pass --sigma")
+            raise UsageError(f"the image is too small to estimate its noise ({tuple(image.shape[-2:])}); pass --sigma")
         patches = patches - patches.mean(0)
         eigenvalues = torch.linalg.eigvalsh(patches.T @ patches / patches.shape[0])
         out.append(eigenvalues[: eigenvalues.shape[0] // 4].mean().clamp_min(0).sqrt())

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from flowrestore.errors import MaskSizeError
+from flowrestore.errors import MaskSizeError, UsageError
 from flowrestore.imageio import ImageData, as_stored
 from flowrestore.metrics import psnr, ssim
 from flowrestore.noise_level import estimate_sigma
@@ -76,7 +76,7 @@ def observed_mask(
         return None
     if mask is None:
         if task.box > min(height, width):
-            raise ValueError(
+            raise UsageError(
                 f"the {task.box}x{task.box} inpainting box does not fit {image} ({width}x{height}); "
                 "pass a smaller --box or a --mask"
             )
@@ -174,7 +174,7 @@ def restore_images(
     from flowrestore.tiling import Tiling, count_tiles, default_pad, fits_one_tile, solve_tiled  # builds on solve
 
     if batch_size < 1:
-        raise ValueError(f"batch size must be at least 1, got {batch_size}")
+        raise UsageError(f"batch size must be at least 1, got {batch_size}")
     tiling = Tiling(pad=default_pad(task)) if tiling is None else tiling
     multiple = model.size_multiple
     for image in images:

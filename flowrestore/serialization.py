@@ -19,15 +19,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from flowrestore.errors import CheckpointError  # noqa: F401  (also imported from here)
 from flowrestore.flow.glow import Glow, GlowConfig
 from flowrestore.metadata import MetadataError, check_shapes, check_task, model_config
 from flowrestore.solver.unrolled import SolverConfig, UnrolledSolver
 
 FORMAT = 1
-
-
-class CheckpointError(ValueError):
-    """A file that is not a flowrestore checkpoint, or one that does not match its model."""
 
 
 @dataclass

@@ -10,6 +10,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING
 
+from flowrestore.errors import UsageError
+
 if TYPE_CHECKING:
     from torch import Tensor
 
@@ -37,17 +39,17 @@ class TaskSpec:
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
-            raise ValueError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
+            raise UsageError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
         if not 0 <= self.noise_sigma < 1:
-            raise ValueError(f"noise sigma must lie in [0, 1) (pixel values in [0, 1]), got {self.noise_sigma}")
+            raise UsageError(f"noise sigma must lie in [0, 1) (pixel values in [0, 1]), got {self.noise_sigma}")
         if self.task == "deblur" and not 0 < self.blur_sigma <= 20:
-            raise ValueError(f"blur sigma must lie in (0, 20], got {self.blur_sigma}")
+            raise UsageError(f"blur sigma must lie in (0, 20], got {self.blur_sigma}")
         if self.blur_kernel < 0 or (self.blur_kernel and self.blur_kernel % 2 == 0):
-            raise ValueError(f"the blur kernel size must be odd (or 0 for 2*ceil(3*sigma)+1), got {self.blur_kernel}")
+            raise UsageError(f"the blur kernel size must be odd (or 0 for 2*ceil(3*sigma)+1), got {self.blur_kernel}")
         if self.blur_boundary not in BOUNDARIES:
-            raise ValueError(f"unknown blur boundary {self.blur_boundary!r}; choose one of {', '.join(BOUNDARIES)}")
+            raise UsageError(f"unknown blur boundary {self.blur_boundary!r}; choose one of {', '.join(BOUNDARIES)}")
         if self.task == "inpaint" and self.box < 1:
-            raise ValueError(f"mask box must be at least 1 pixel, got {self.box}")
+            raise UsageError(f"mask box must be at least 1 pixel, got {self.box}")
 
     @classmethod
     def default(cls, task: str) -> "TaskSpec":
@@ -68,7 +70,7 @@ class TaskSpec:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown task field(s) {', '.join(unknown)}")
+            raise UsageError(f"unknown task field(s) {', '.join(unknown)}")
         values = dict(values)
         if values.get("task") == "deblur" and "blur_kernel" not in values and "blur_boundary" not in values:
             values.update(blur_kernel=0, blur_boundary="periodic")

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from flowrestore.errors import UsageError
 from flowrestore.operators import TaskSpec
 from flowrestore.restore import crop, observed_mask, pad, padding, solve
 
@@ -49,9 +50,9 @@ class Tiling:
 
     def __post_init__(self) -> None:
         if self.pad < 0 or self.ramp < 1:
-            raise ValueError(f"tile padding must be at least 0 and the ramp at least 1, got {self.pad}, {self.ramp}")
+            raise UsageError(f"tile padding must be at least 0 and the ramp at least 1, got {self.pad}, {self.ramp}")
         if self.tile < 2 * self.pad + self.ramp + 1:
-            raise ValueError(
+            raise UsageError(
                 f"a {self.tile}-pixel tile leaves nothing between its {self.pad}-pixel paddings; "
                 f"use --tile of at least {2 * self.pad + self.ramp + 8} or a smaller --tile-pad"
             )
@@ -63,7 +64,7 @@ class Tiling:
         """Distance between tile corners: the largest multiple leaving pad + ramp + pad of overlap."""
         stride = (self.side(multiple) - 2 * self.pad - self.ramp) // multiple * multiple
         if stride < multiple:
-            raise ValueError(
+            raise UsageError(
                 f"--tile {self.tile} with --tile-pad {self.pad} leaves no room between tiles for a model "
                 f"working on multiples of {multiple}; raise --tile or lower --tile-pad"
             )
@@ -134,7 +135,7 @@ def solve_tiled(
     height, width = y.shape[-2:]
     if task.task == "deblur" and tiling.pad < task.kernel_size // 2:
         # Within a kernel radius of a cut, the tile's A misses pixels that blurred into y.
-        raise ValueError(
+        raise UsageError(
             f"tiles for a {task.kernel_size}x{task.kernel_size} blur need --tile-pad of at least "
             f"{task.kernel_size // 2}, got {tiling.pad}"
         )

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
+
+from flowrestore.benchmark.report import plus_minus
+
+
+def _interval(mean: float, half: float | None, digits: int = 2) -> str:
+    """report.plus_minus for a summary.json value, where a NaN half-width was written as null."""
+    return plus_minus(mean, math.nan if half is None else half, digits)
 
 
 def table(summary: dict) -> str:
@@ -28,7 +36,7 @@ def table(summary: dict) -> str:
             if c is None:
                 row.append("–")
                 continue
-            text = f"{c['psnr']:.2f} ± {c['psnr_ci']:.2f}" if c["psnr_ci"] is not None else f"{c['psnr']:.2f}"
+            text = _interval(c["psnr"], c["psnr_ci"])
             if c["published_psnr"] is not None:
                 text += f" ({c['published_psnr']:.2f})"
             row.append(text)
@@ -44,8 +52,8 @@ def differences(summary: dict) -> str:
     labels = {c["method"]: c["label"] for c in summary["cells"]}
     lines = ["| setting | GLOW prox minus | Δ PSNR (dB) | GLOW better on |", "|---|---|---|---|"]
     for d in rows:
-        lines.append(f"| {d['setting']} | {labels[d['method']]} | {d['psnr_diff']:+.2f} ± {d['psnr_diff_ci']:.2f} "
-                     f"| {d['wins']:.0%} |")
+        diff = ("+" if d["psnr_diff"] >= 0 else "") + _interval(d["psnr_diff"], d["psnr_diff_ci"])
+        lines.append(f"| {d['setting']} | {labels[d['method']]} | {diff} | {d['wins']:.0%} |")
     return "\n".join(lines)
 
 

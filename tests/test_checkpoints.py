@@ -111,6 +111,40 @@ def test_a_file_for_another_task_is_refused_from_its_metadata(checkpoint_dir):
         load(str(checkpoint_dir / "tiny-prior.safetensors"), task="denoise")
 
 
+def test_load_checks_the_kind_and_that_a_solver_knows_its_task(tmp_path, checkpoint_dir):
+    from flowrestore.errors import CheckpointError
+    from flowrestore.serialization import load_model, save_model
+
+    with pytest.raises(WrongTaskError, match="tiny-prior.safetensors is a GLOW prior, not a restoration model"):
+        load(str(checkpoint_dir / "tiny-prior.safetensors"), kind="solver")
+    with pytest.raises(WrongTaskError, match="holds a solver model, not a GLOW prior"):
+        load(str(checkpoint_dir / "tiny-denoise.safetensors"), kind="glow")
+    untasked = tmp_path / "untasked.safetensors"
+    save_model(untasked, load_model(checkpoint_dir / "tiny-denoise.safetensors").model)
+    with pytest.raises(CheckpointError, match="untasked.safetensors records no task; pass --task"):
+        load(str(untasked), kind="solver")
+
+
+def test_locate_reports_absent_checkpoints_and_raises_broken_ones(tmp_path, checkpoint_dir):
+    from flowrestore.checkpoints import locate
+    from flowrestore.errors import UsageError
+
+    path = checkpoint_dir / "tiny-denoise.safetensors"
+    row = {"name": "d", "kind": "solver", "file": str(path), "sha256": sha256(path)}
+    gone = {"name": "gone", "kind": "solver", "file": str(tmp_path / "gone.safetensors"), "sha256": "0" * 64}
+    registry = write_registry(tmp_path / "r.toml", [row, gone])
+    located = locate(["d", "gone", "nope"], registry=registry)
+    assert located.files == {"d": path}
+    assert set(located.missing) == {"gone", "nope"} and "unknown checkpoint 'nope'" in located.missing["nope"]
+    broken = write_registry(tmp_path / "b.toml", [{**row, "sha256": "0" * 64}])
+    with pytest.raises(ChecksumError):
+        locate(["d"], registry=broken)
+    folder = locate(["tiny-denoise", "tiny-nope"], folder=checkpoint_dir)
+    assert folder.files == {"tiny-denoise": path} and folder.missing == {"tiny-nope": f"not found in {checkpoint_dir}"}
+    with pytest.raises(UsageError, match="is not a folder"):
+        locate(["d"], folder=tmp_path / "nope")
+
+
 def test_load_gives_an_eval_model_with_its_task(checkpoint_dir):
     loaded = load(str(checkpoint_dir / "tiny-deblur.safetensors"), task="deblur")
     assert loaded.kind == "solver" and not loaded.model.training

@@ -61,10 +61,41 @@ def test_help_is_fast_and_imports_no_torch():
 
 
 def test_the_cli_and_library_agree_on_names():
-    from flowrestore.cli.options import DEVICES
+    from flowrestore.benchmark import EXPERIMENTS, METHODS
+    from flowrestore.cli import options
     from flowrestore.devices import CHOICES
+    from flowrestore.flow.glow import PRESETS
 
-    assert set(DEVICES) == set(CHOICES)
+    assert set(options.DEVICES) == set(CHOICES)
+    assert options.METHODS == tuple(METHODS) and options.EXPERIMENTS == tuple(EXPERIMENTS)
+    assert set(options.PRESETS) == set(PRESETS)
+
+
+@pytest.mark.parametrize("command, names", [
+    ("benchmark", ["--method", "glow-est", "richardson-lucy", "--experiment", "denoise-sweep", "table4 for anime",
+                   "max(sigma^2, 1e-3)"]),
+    ("pretrain", ["--preset", "compact|paper|tiny"]),
+])
+def test_help_lists_the_choices_uncut_at_80_columns(command, names):
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output
+    text = " ".join(result.output.replace("│", " ").split())
+    for name in names:
+        assert name in text, name
+
+
+@pytest.mark.parametrize("words, expected", [
+    ("benchmark --method glow", ["glow-map", "glow", "glow-est"]),
+    ("benchmark --experiment tab", ["table1", "table2", "table3", "table4"]),
+    ("pretrain --preset c", ["compact"]),
+    ("restore --device c", ["cpu", "cuda"]),
+])
+def test_choices_complete_in_the_shell(words, expected):
+    env = {"_FLOWRESTORE_COMPLETE": "complete_bash", "COMP_WORDS": f"flowrestore {words}",
+           "COMP_CWORD": str(len(words.split()))}
+    result = CliRunner().invoke(app, [], env=env, prog_name="flowrestore")
+    assert result.output.split() == expected
 
 
 @pytest.mark.parametrize(
@@ -160,6 +191,24 @@ def test_the_debug_flag_keeps_the_traceback(tmp_path, run):
     assert result.exit_code == 1 and isinstance(result.exception, FlowrestoreError)
 
 
+def test_a_usage_error_is_one_line_and_a_stray_value_error_is_a_bug(tmp_path, run, monkeypatch):
+    from flowrestore.cli.errors import user_message
+    from flowrestore.errors import CheckpointError, UsageError
+
+    assert user_message(UsageError("give   --task")) == "give --task"
+    assert user_message(CheckpointError("x.safetensors is not a checkpoint")) == "x.safetensors is not a checkpoint"
+    assert user_message(ValueError("operands could not be broadcast")) is None
+    source = write_image(tmp_path / "a.png", rgb_array(8, 8))
+
+    def broken(*args, **kwargs):
+        raise ValueError("operands could not be broadcast")
+
+    monkeypatch.setattr("flowrestore.paths.expand_inputs", broken)
+    result = run("restore", source, model="denoise")
+    assert isinstance(result.exception, ValueError) and not isinstance(result.exception, FlowrestoreError)
+    assert "error: " not in result.stderr
+
+
 def _mask(tmp_path, size):
     return write_image(tmp_path / "mask.png", np.full(size, 255, np.uint8))
 
@@ -235,6 +284,19 @@ def test_a_truncated_input_is_one_line_and_nothing_is_written(tmp_path, run):
 def test_cuda_without_cuda_is_one_line_and_exit_1(tmp_path, run):
     source = write_image(tmp_path / "a.png", rgb_array(8, 8))
     fails(run("restore", source, model="denoise", device="cuda"), "CUDA is not available", "--device cpu")
+
+
+def test_every_command_takes_the_same_device_choices(tmp_path, run):
+    source = write_image(tmp_path / "a.png", rgb_array(8, 8))
+    fails(run("restore", source, model="denoise", device="tpu"), "unknown device 'tpu'", "cuda:N")
+    images = tmp_path / "images"
+    images.mkdir()
+    write_image(images / "a.png", rgb_array(16, 16))
+    for command in (["benchmark", "--dataset", str(images), "--method", "measurement"],
+                    ["pretrain", "--data", str(images), "--max-steps", "1", "--out", str(tmp_path / "run")]):
+        fails(CliRunner().invoke(app, [*command, "--device", "tpu"]), "unknown device 'tpu'", "cuda:N")
+    if not torch.cuda.is_available():
+        fails(run("restore", source, model="denoise", device="cuda:1"), "--device cuda:1: CUDA is not available")
 
 
 def test_checkpoints_list_and_show(run):
@@ -345,7 +407,8 @@ def test_the_global_registry_is_honoured_by_finetune_and_benchmark(tmp_path, che
     fails(finetune, "does not match the registry's sha256 for 'celeba-prior'")
     benchmark = CliRunner().invoke(app, ["--registry", str(registry), "benchmark", "--dataset", str(images),
                                          "--task", "denoise", "--method", "glow", "--examples", "0"])
-    fails(benchmark, "could not run glow", "does not match the registry's sha256 for 'glow-denoise'")
+    # A broken checkpoint stops the benchmark before it runs: it is never taken for an absent one.
+    fails(benchmark, "does not match the registry's sha256 for 'glow-denoise'")
 
 
 def test_an_output_that_appears_mid_run_stops_it_and_lists_what_was_written(tmp_path, run, monkeypatch):

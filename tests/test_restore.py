@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from cli_fixtures import one_thread, tiny_solver  # noqa: F401 (autouse)
+from cli_fixtures import checkpoint_dir, one_thread, tiny_solver  # noqa: F401 (fixtures)
 
 from flowrestore.errors import MaskSizeError
 from flowrestore.imageio import ImageData
@@ -121,3 +121,23 @@ def test_side_by_side_clips_and_separates_panels():
     figure = side_by_side([torch.full((3, 2, 2), 2.0), torch.full((3, 2, 3), -1.0)], gap=1)
     assert figure.shape == (3, 2, 6)
     assert figure[:, :, :2].eq(1).all() and figure[:, :, 2].eq(1).all() and figure[:, :, 3:].eq(0).all()
+
+
+def test_restore_files_returns_one_result_per_file_and_notes_as_data(tmp_path, checkpoint_dir):
+    from cli_fixtures import rgb_array, write_image
+
+    from flowrestore.restore_files import RestoreOptions, restore_files
+
+    sources = [write_image(tmp_path / f"{n}.png", rgb_array(8, 8, seed=i)) for i, n in enumerate("ab")]
+    calls = []
+    options = RestoreOptions(
+        inputs=tuple(str(s) for s in sources), checkpoint=str(checkpoint_dir / "tiny-deblur.safetensors"),
+        blur_kernel=0, blur_boundary="periodic", device="cpu", degrade=True, output=tmp_path / "out",
+    )
+    run = restore_files(options, progress=lambda done, total, images: calls.append((done, total, images)))
+    assert [f.input for f in run.files] == sources and all(f.output.is_file() for f in run.files)
+    assert all(f.restoration.psnr is not None and f.comparison is None for f in run.files)
+    assert run.task.task == "deblur" and run.device.type == "cpu" and run.seconds >= 0
+    assert calls[-1] == (2, 2, 2)
+    (warning,) = run.notes  # the operator is not the one the checkpoint was trained for
+    assert warning.startswith("warning: ") and "outside its training" in warning

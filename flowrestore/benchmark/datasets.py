@@ -11,15 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 
-from flowrestore.imageio import open_dataset_image, read_each
+from flowrestore.errors import UsageError
+from flowrestore.image_folders import SUFFIXES, image_files, read_square
+from flowrestore.imageio import read_each
 from flowrestore.operators.measurement import image_seed
 
 DATA_ROOT = Path(__file__).resolve().parent.parent / "data"
 BUNDLED = {"celeba": "CelebA-HQ 64x64 test set (489 images)", "anime": "Anime faces 64x64 (99 images)"}
-EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
 
 @dataclass(frozen=True)
@@ -45,24 +45,8 @@ def dataset_folder(dataset: str) -> tuple[str, Path]:
         return dataset, DATA_ROOT / dataset
     folder = Path(dataset).expanduser()
     if not folder.is_dir():
-        raise ValueError(f"dataset {dataset!r} is neither {' nor '.join(BUNDLED)} nor an image folder")
+        raise UsageError(f"dataset {dataset!r} is neither {' nor '.join(BUNDLED)} nor an image folder")
     return folder.name, folder
-
-
-def image_files(folder: Path) -> list[Path]:
-    """Every image under `folder`, recursively, in a fixed (sorted) order."""
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
-
-
-def _load(path: Path, size: int | None) -> np.ndarray:
-    with open_dataset_image(path, "RGB") as im:
-        if size is not None:
-            side = min(im.size)
-            left, top = (im.width - side) // 2, (im.height - side) // 2
-            im = im.crop((left, top, left + side, top + side))
-            if side != size:
-                im = im.resize((size, size), Image.Resampling.LANCZOS)
-        return np.asarray(im, dtype=np.float32) / 255.0
 
 
 def load_images(dataset: str, limit: int | None = None, size: int | None = None) -> ImageSet:
@@ -72,19 +56,19 @@ def load_images(dataset: str, limit: int | None = None, size: int | None = None)
     images must already share one size.
     """
     if limit is not None and limit < 1:
-        raise ValueError(f"--limit must be at least 1, got {limit}")
+        raise UsageError(f"--limit must be at least 1, got {limit}")
     name, folder = dataset_folder(dataset)
     files = image_files(folder)
     if not files:
-        raise ValueError(f"no images ({', '.join(sorted(EXTENSIONS))}) found under {folder}")
+        raise UsageError(f"no images ({', '.join(sorted(SUFFIXES))}) found under {folder}")
     files = files[:limit]
     # An unreadable file stops the benchmark, naming every such file: scores over fewer images
     # than the folder holds would not compare with other runs.
-    arrays = read_each(files, lambda p: _load(p, size))
+    arrays = read_each(files, lambda p: read_square(p, "RGB", size).astype(np.float32) / 255.0)
     shapes = {a.shape[:2] for a in arrays}
     if len(shapes) > 1:
         sizes = ", ".join(f"{w}x{h}" for h, w in sorted(shapes)[:3])
-        raise ValueError(f"images under {folder} have different sizes ({sizes}); pass --size N to resize them")
+        raise UsageError(f"images under {folder} have different sizes ({sizes}); pass --size N to resize them")
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
     names = tuple(p.relative_to(folder).as_posix() for p in files)
     return ImageSet(name=name, folder=folder, names=names, images=images)

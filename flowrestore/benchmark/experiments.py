@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from flowrestore.benchmark.methods import check_method
+from flowrestore.errors import UsageError
 from flowrestore.operators import LastFoldOperator, LinearOperator, TaskSpec
 
 CLASSICAL_ROWS = ("tv", "nlm", "bm3d", "wiener", "richardson-lucy", "biharmonic")
@@ -101,7 +102,7 @@ def experiment_for(name: str | None, dataset: str) -> Experiment:
     if name is None:
         name = "table4" if dataset == "anime" else "table1"
     if name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
+        raise UsageError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
     return EXPERIMENTS[name]
 
 
@@ -113,7 +114,7 @@ def narrow(experiment: Experiment, tasks: list[str] | None = None, methods: list
             TaskSpec(t)  # raises on an unknown task
         settings = tuple(s for s in settings if s.task in tasks)
         if not settings:
-            raise ValueError(f"experiment {experiment.name} has no {' or '.join(tasks)} setting")
+            raise UsageError(f"experiment {experiment.name} has no {' or '.join(tasks)} setting")
     rows = experiment.methods
     if methods:
         rows = tuple(dict.fromkeys(check_method(m).name for m in methods))

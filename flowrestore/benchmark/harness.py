@@ -20,7 +20,8 @@ from flowrestore.benchmark import datasets, metrics
 from flowrestore.benchmark.experiments import Experiment, Setting, experiment_for, narrow
 from flowrestore.benchmark.map import MapConfig
 from flowrestore.benchmark.methods import METHODS, Restorer, Unavailable, build, checkpoint_name
-from flowrestore.benchmark.provenance import check_device
+from flowrestore.devices import pick_device
+from flowrestore.errors import UsageError
 from flowrestore.operators import measure_each, quantize_8bit
 
 
@@ -40,9 +41,9 @@ class BenchmarkConfig:
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
-            raise ValueError(f"--batch-size must be at least 1, got {self.batch_size}")
+            raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.examples < 0:
-            raise ValueError(f"--examples must be 0 or more, got {self.examples}")
+            raise UsageError(f"--examples must be 0 or more, got {self.examples}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -201,8 +202,8 @@ def run_benchmark(
     checkpoint is absent is skipped with a note, giving the reason from `unavailable` if any.
     """
     if importlib.util.find_spec("skimage") is None:
-        raise ValueError("the benchmark needs scikit-image (SSIM, classical rows): pip install 'flowrestore[baselines]'")
-    config = replace(config, device=check_device(config.device))
+        raise UsageError("the benchmark needs scikit-image (SSIM, classical rows): pip install 'flowrestore[baselines]'")
+    config = replace(config, device=str(pick_device(config.device)))
     experiment = plan(config)
     images = datasets.load_images(config.dataset, config.limit, config.size)
     checkpoints = dict(checkpoints or {})

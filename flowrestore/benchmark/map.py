@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor
 
+from flowrestore.errors import UsageError
 from flowrestore.flow.glow import Glow, Latent
 from flowrestore.operators import LinearOperator
 
@@ -35,11 +36,11 @@ class MapConfig:
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("lbfgs", "adam"):
-            raise ValueError(f"MAP optimizer must be lbfgs or adam, got {self.optimizer!r}")
+            raise UsageError(f"MAP optimizer must be lbfgs or adam, got {self.optimizer!r}")
         if self.steps < 1:
-            raise ValueError(f"MAP needs at least one step, got {self.steps}")
+            raise UsageError(f"MAP needs at least one step, got {self.steps}")
         if self.gamma is not None and self.gamma < 0:
-            raise ValueError(f"MAP gamma must be non-negative, got {self.gamma}")
+            raise UsageError(f"MAP gamma must be non-negative, got {self.gamma}")
 
     def weight(self, noise_sigma: float) -> float:
         return self.gamma if self.gamma is not None else max(noise_sigma**2, self.gamma_floor)

@@ -18,6 +18,8 @@ from torch import Tensor, nn
 
 from flowrestore.benchmark.classical import CLASSICAL
 from flowrestore.benchmark.map import LatentMAP, MapConfig
+from flowrestore.checkpoints import check_kind
+from flowrestore.errors import UsageError
 from flowrestore.noise_level import estimate_sigma
 from flowrestore.restore import noise_conditioned
 from flowrestore.operators import LinearOperator, TaskSpec
@@ -77,7 +79,7 @@ def checkpoint_name(method: str, task: str) -> str | None:
 
 def check_method(name: str) -> Method:
     if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
+        raise UsageError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
     return METHODS[name]
 
 
@@ -109,8 +111,7 @@ def _load(name: str, checkpoints: Mapping[str, Path], kind: str, device: str, ca
     if name not in cache:
         cache[name] = load_model(checkpoints[name], device=device)
     ckpt = cache[name]
-    if ckpt.kind != kind:
-        raise ValueError(f"checkpoint {name} ({checkpoints[name]}) holds a {ckpt.kind} model, expected a {kind}")
+    check_kind(f"{name} ({checkpoints[name]})", ckpt.kind, kind)
     ckpt.model.eval()
     return ckpt
 
@@ -154,7 +155,7 @@ def build(
     if task:
         spec = TaskSpec.from_dict(task)
         if spec.task != setting.task:
-            raise ValueError(f"checkpoint {ckpt_name} was trained for {spec.task}, not {setting.task}")
+            raise UsageError(f"checkpoint {ckpt_name} was trained for {spec.task}, not {setting.task}")
         if spec != trained:
             info["note"] = f"{ckpt_name} was trained at {spec.label()}, not {trained.label()}"
     if name == "glow-est" and not noise_conditioned(ckpt.model):

@@ -37,14 +37,3 @@ def device_description(device: str) -> dict:
     else:
         info["name"] = platform.processor() or platform.machine()
     return info
-
-
-def check_device(device: str) -> str:
-    """The device string, or a ValueError saying why it cannot be used."""
-    try:
-        d = torch.device(device)
-    except RuntimeError as e:
-        raise ValueError(f"unknown device {device!r} ({e})") from e
-    if d.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available; use --device cpu")
-    return str(d)

@@ -16,6 +16,7 @@ import numpy as np
 
 from flowrestore.benchmark import classical, metrics
 from flowrestore.benchmark.datasets import ImageSet
+from flowrestore.errors import UsageError
 from flowrestore.operators import TaskSpec, measure_each
 
 TOLERANCE_DB = 0.05
@@ -51,7 +52,7 @@ def tune(
 ) -> Tuning:
     """Mean PSNR of `method` for every grid value, at its task's Table I setting."""
     if method not in GRIDS:
-        raise ValueError(f"nothing to tune for {method!r}; tunable: {', '.join(GRIDS)}")
+        raise UsageError(f"nothing to tune for {method!r}; tunable: {', '.join(GRIDS)}")
     parameter, grid, make = GRIDS[method]
     spec = TaskSpec.default(classical.CLASSICAL[method].task)
     x = images.images

@@ -3,7 +3,7 @@
 To add a subcommand `<name>`: write flowrestore/cli/<name>.py with a function `command`
 (options as parameters, a docstring for --help, torch imported inside the body) or a
 `typer.Typer` named `app` for a group of commands, and register it below with one line.
-Raise flowrestore.errors exceptions (or ValueError) for user errors; the boundary in
+Raise flowrestore.errors exceptions (UsageError for a bad value) for user errors; the boundary in
 flowrestore/cli/errors.py shows them. Import nothing heavy at module level, so that
 `flowrestore --help` stays fast.
 """

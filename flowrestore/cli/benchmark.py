@@ -10,63 +10,25 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from flowrestore.errors import FlowrestoreError
+from flowrestore.cli.options import TASKS, DeviceOption, ExperimentOption, MethodOption, completer
+from flowrestore.errors import FlowrestoreError, UsageError
 
 # flowrestore.benchmark imports torch: it is imported inside the functions so `--help` stays fast.
 MAP_STEPS = 20  # flowrestore.benchmark.map.MapConfig.steps (a test keeps them equal)
 
 
-def _checkpoints(
-    names: list[str], checkpoint_dir: Path | None, registry: Path | None
-) -> tuple[dict[str, Path], dict[str, str], set[str]]:
-    """Find each registry name: in `checkpoint_dir` only when given, else through the registry.
-
-    Returns (found, why each other one is missing, the names that exist but failed: a wrong
-    hash, an unreachable hub), so that a broken checkpoint is never taken for an absent one.
-    """
-    found: dict[str, Path] = {}
-    missing: dict[str, str] = {}
-    broken: set[str] = set()
-    if checkpoint_dir is not None:
-        if not checkpoint_dir.is_dir():
-            raise ValueError(f"--checkpoint-dir {checkpoint_dir} is not a folder; give the folder of <name>.safetensors files")
-        for name in names:
-            path = checkpoint_dir / f"{name}.safetensors"
-            if path.is_file():
-                found[name] = path
-            else:
-                missing[name] = f"not found in {checkpoint_dir}"
-        return found, missing, broken
-    from flowrestore.checkpoints import resolve
-    from flowrestore.errors import CheckpointUnavailableError, UnknownCheckpointError
-
-    for name in names:
-        try:
-            found[name] = Path(resolve(name, registry=registry))
-        # Any failure means: skip the rows that need it (and fail at the end unless told to skip).
-        except Exception as e:  # noqa: BLE001
-            missing[name] = str(e).splitlines()[0] if str(e) else type(e).__name__
-            if not isinstance(e, (UnknownCheckpointError, CheckpointUnavailableError, LookupError)):
-                broken.add(name)
-    return found, missing, broken
-
-
 def _out_dir(out: Path | None, force: bool) -> None:
     if out is not None and out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file; give a folder for the results")
+        raise UsageError(f"--out {out} is a file; give a folder for the results")
     if out is not None and out.exists() and any(out.iterdir()) and not force:
-        raise ValueError(f"{out} exists and is not empty; choose another --out or pass --force to overwrite")
+        raise UsageError(f"{out} exists and is not empty; choose another --out or pass --force to overwrite")
 
 
-def _incomplete(result, requested: set[str], broken: set[str]) -> list[str]:
-    """What could not run although it should have: a method named with --method, a checkpoint
-    that exists but failed, or everything."""
-    from flowrestore.benchmark.methods import checkpoint_name
-
+def _incomplete(result, requested: set[str]) -> list[str]:
+    """What could not run although it should have: a method named with --method, or everything."""
     problems = {}
-    for (method, reason), settings in result.skipped.items():
-        names = {checkpoint_name(method, s.split()[0]) for s in settings}  # a setting's label starts with its task
-        if method in requested or names & broken:
+    for (method, reason), _ in result.skipped.items():
+        if method in requested:
             problems.setdefault(method, f"{method} ({reason})")
     ran = {r.method for r in result.records}
     for method in sorted(requested - ran - set(problems)):
@@ -94,14 +56,15 @@ def _table(cells) -> Table:
 def benchmark(
     ctx: typer.Context,
     dataset: Annotated[str, typer.Option(help="celeba, anime (bundled test sets) or an image folder")] = "celeba",
-    experiment: Annotated[
-        Optional[str], typer.Option(help="table1|table2|table3|table4|denoise-sweep [default: table4 for anime, else table1]")
+    experiment: ExperimentOption = None,
+    task: Annotated[
+        Optional[list[str]],
+        typer.Option(autocompletion=completer(TASKS), help="only this task (repeatable): " + ", ".join(TASKS)),
     ] = None,
-    task: Annotated[Optional[list[str]], typer.Option(help="only this task (repeatable)")] = None,
-    method: Annotated[Optional[list[str]], typer.Option(help="only this method (repeatable)")] = None,
+    method: MethodOption = None,
     limit: Annotated[Optional[int], typer.Option(help="use the first N images")] = None,
     size: Annotated[Optional[int], typer.Option(help="centre-crop and resize images to SIZE x SIZE")] = None,
-    device: Annotated[str, typer.Option(help="torch device, e.g. cpu or cuda")] = "cpu",
+    device: DeviceOption = "cpu",
     batch_size: Annotated[int, typer.Option(help="images per batch")] = 16,
     out: Annotated[Optional[Path], typer.Option(help="write results.md, results.csv, summary.json, figures here")] = None,
     force: Annotated[bool, typer.Option(help="overwrite a non-empty --out folder")] = False,
@@ -113,7 +76,9 @@ def benchmark(
         Optional[Path], typer.Option(help="take <name>.safetensors from this folder instead of the registry")
     ] = None,
     map_steps: Annotated[int, typer.Option(help="optimiser steps of GLOW MAP")] = MAP_STEPS,
-    map_gamma: Annotated[Optional[float], typer.Option(help="GLOW MAP latent penalty [default: max(sigma^2, 1e-3)]")] = None,
+    map_gamma: Annotated[
+        Optional[float], typer.Option(help="GLOW MAP latent penalty", show_default="max(sigma^2, 1e-3)")
+    ] = None,
     skip_missing: Annotated[
         bool, typer.Option("--skip-missing", help="exit 0 even when some requested rows could not run (noted)")
     ] = False,
@@ -122,6 +87,7 @@ def benchmark(
     _out_dir(out, force)
     from flowrestore.benchmark import BenchmarkConfig, MapConfig, plan, required_checkpoints, run_benchmark
     from flowrestore.benchmark.report import summarize, write_report
+    from flowrestore.checkpoints import locate
 
     config = BenchmarkConfig(
         experiment=experiment, dataset=dataset, tasks=tuple(task or ()), methods=tuple(method or ()), limit=limit,
@@ -129,7 +95,7 @@ def benchmark(
     )
     console = Console()
     registry = ctx.obj.registry if ctx.obj is not None else None
-    found, missing, broken = _checkpoints(required_checkpoints(plan(config)), checkpoint_dir, registry)
+    located = locate(required_checkpoints(plan(config)), checkpoint_dir, registry)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         tasks: dict[str, int] = {}
@@ -139,14 +105,14 @@ def benchmark(
                 tasks[p.setting] = bar.add_task(p.setting, total=p.total)
             bar.update(tasks[p.setting], completed=p.done)
 
-        result = run_benchmark(config, found, missing, progress)
+        result = run_benchmark(config, located.files, located.missing, progress)
     console.print(_table(summarize(result)))
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
     if out is not None:
         for path in write_report(result, out):
             console.print(f"wrote {path}")
-    problems = _incomplete(result, set(method or ()), broken)
+    problems = _incomplete(result, set(method or ()))
     if problems and not skip_missing:
         raise FlowrestoreError(
             f"could not run {'; '.join(problems)}; fix that, or pass --skip-missing to accept the partial table"

@@ -1,11 +1,12 @@
 """The CLI's one error boundary: errors a user can fix become one red line and exit code 1.
 
 Every command runs inside `ErrorBoundary.invoke`, the root group of the Typer app, so no
-command catches errors itself. FlowrestoreError (all of flowrestore.errors), ValueError
-(argument validation, serialization.CheckpointError) and running out of memory (CPU or GPU) are shown as
-`error: <message>` on stderr, without a traceback unless the global --debug is given, in
-which case the exception propagates with its traceback. Anything else is a bug and keeps
-its traceback.
+command catches errors itself. FlowrestoreError (all of flowrestore.errors, UsageError for
+bad values included) and running out of memory (CPU or GPU) are shown as `error: <message>`
+on stderr, without a traceback unless the global --debug is given, in which case the exception
+propagates with its traceback. Anything else, a plain ValueError included, is a bug and keeps
+its traceback. Click's own usage errors (a missing option, a value its parser refuses) pass
+through untouched: click reports them as usual, with exit code 2.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from flowrestore.resources import is_out_of_memory
 
 def user_message(error: BaseException) -> str | None:
     """The one-line message for an error the user can fix, or None for a bug."""
-    if isinstance(error, (FlowrestoreError, ValueError)):
+    if isinstance(error, FlowrestoreError):
         return " ".join(str(error).split()) or type(error).__name__
     if is_out_of_memory(error):  # outside the solver, whose own message names --tile
         return "out of memory; close other programs, or restore fewer or smaller images at a time"

@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from flowrestore.cli.options import DeviceOption
+from flowrestore.errors import UsageError
 
 
 def positive(text: str) -> float:
@@ -30,7 +32,7 @@ TimeLimit = Annotated[
 EvalEvery = Annotated[Optional[int], typer.Option(min=1, help="Steps between evaluations (default: one epoch).")]
 Patience = Annotated[int, typer.Option(min=1, help="Evaluations without improvement before early stopping.")]
 Seed = Annotated[int, typer.Option(help="Seed for initialisation, data order, flips and noise.")]
-Device = Annotated[str, typer.Option(help="cpu, cuda or auto (CUDA when available; says what it chose).")]
+Device = DeviceOption  # the same --device as restore and benchmark
 Bf16 = Annotated[bool, typer.Option("--bf16", help="bf16 autocast on CUDA.")]
 Resume = Annotated[
     bool,
@@ -45,7 +47,7 @@ def loop_config(batch_size, epochs, max_steps, time_limit, eval_every, patience,
     from flowrestore.training import LoopConfig
 
     if epochs is None and max_steps is None and time_limit is None:
-        raise ValueError("say when to stop: give --epochs, --max-steps or --time-limit")
+        raise UsageError("say when to stop: give --epochs, --max-steps or --time-limit")
     return LoopConfig(batch_size=batch_size, epochs=epochs, max_steps=max_steps, time_limit=time_limit,
                       eval_every=eval_every, patience=patience, seed=seed)
 

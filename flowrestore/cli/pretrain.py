@@ -8,6 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from flowrestore.cli import loop_options as lo
+from flowrestore.cli.options import PresetOption
+from flowrestore.errors import UsageError
 
 
 def pretrain(
@@ -16,7 +18,7 @@ def pretrain(
     out: Annotated[
         Path, typer.Option("--out", help="Run folder: best/last checkpoints and resume state (never replaced).")
     ] = Path("runs/prior"),
-    preset: Annotated[str, typer.Option(help="GLOW size: compact, paper or tiny.")] = "compact",
+    preset: PresetOption = "compact",
     image_size: Annotated[
         int, typer.Option(min=1, help="Images are centre-cropped and resized to this (a multiple of 2**levels).")
     ] = 64,
@@ -43,7 +45,7 @@ def pretrain(
     from flowrestore.training import pretrain as run_pretrain
 
     if not 1 <= n_bits <= 8:
-        raise ValueError(f"--n-bits must lie in 1..8, got {n_bits}")
+        raise UsageError(f"--n-bits must lie in 1..8, got {n_bits}")
     config = PretrainConfig(
         train_dir=data, val_dir=val, out_dir=out, preset=preset, image_size=image_size, n_bits=n_bits, lr=lr,
         warmup_steps=warmup, device=device, bf16=bf16,

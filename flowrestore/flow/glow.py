@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
+from flowrestore.errors import UsageError
 from flowrestore.flow.layers import (
     ActNorm,
     AffineCoupling,
@@ -40,9 +41,9 @@ class GlowConfig:
 
     def __post_init__(self) -> None:
         if self.levels < 1 or self.depth < 1 or self.hidden < 1 or self.channels < 1:
-            raise ValueError(f"GlowConfig needs positive sizes, got {self}")
+            raise UsageError(f"GlowConfig needs positive sizes, got {self}")
         if not 0 <= self.scale_floor < 1:
-            raise ValueError(f"scale_floor must lie in [0, 1), got {self.scale_floor}")
+            raise UsageError(f"scale_floor must lie in [0, 1), got {self.scale_floor}")
 
     @property
     def size_multiple(self) -> int:
@@ -65,7 +66,7 @@ PRESETS: dict[str, GlowConfig] = {
 
 def preset(name: str, channels: int = 3) -> GlowConfig:
     if name not in PRESETS:
-        raise ValueError(f"unknown GLOW preset {name!r}; choose one of {', '.join(PRESETS)}")
+        raise UsageError(f"unknown GLOW preset {name!r}; choose one of {', '.join(PRESETS)}")
     base = PRESETS[name]
     return GlowConfig(channels=channels, levels=base.levels, depth=base.depth, hidden=base.hidden,
                       scale_floor=base.scale_floor)
@@ -102,7 +103,7 @@ class Glow(nn.Module):
                 f"expected images of shape (B, {self.config.channels}, H, W), got {tuple(x.shape)}"
             )
         if x.shape[2] % m or x.shape[3] % m:
-            raise ValueError(
+            raise UsageError(
                 f"image size {x.shape[2]}x{x.shape[3]} is not a multiple of {m} "
                 f"(2^levels); pad the image first"
             )

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from flowrestore.errors import UsageError
 from flowrestore.operators.base import LinearOperator
 from flowrestore.tasks import BOUNDARIES
 
@@ -26,11 +27,11 @@ from flowrestore.tasks import BOUNDARIES
 def gaussian_kernel(sigma: float, size: int | None = None) -> Tensor:
     """Normalised 2-D Gaussian, shape (size, size), size odd (default 2*ceil(3*sigma)+1)."""
     if sigma <= 0:
-        raise ValueError(f"blur sigma must be positive, got {sigma}")
+        raise UsageError(f"blur sigma must be positive, got {sigma}")
     if size is None:
         size = 2 * math.ceil(3 * sigma) + 1
     if size < 1 or size % 2 == 0:
-        raise ValueError(f"the blur kernel size must be a positive odd number, got {size}")
+        raise UsageError(f"the blur kernel size must be a positive odd number, got {size}")
     r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(r**2) / (2 * sigma**2))
     k = torch.outer(g, g)
@@ -43,7 +44,7 @@ class Blur(LinearOperator):
     def __init__(self, sigma: float, kernel_size: int | None = 5, boundary: str = "zero"):
         super().__init__()
         if boundary not in BOUNDARIES:
-            raise ValueError(f"unknown blur boundary {boundary!r}; choose one of {', '.join(BOUNDARIES)}")
+            raise UsageError(f"unknown blur boundary {boundary!r}; choose one of {', '.join(BOUNDARIES)}")
         self.sigma = float(sigma)
         self.boundary = boundary
         self.register_buffer("kernel", gaussian_kernel(sigma, kernel_size))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from flowrestore.errors import UsageError
 from flowrestore.operators.base import LinearOperator
 
 
@@ -18,7 +19,7 @@ def centre_box_mask(height: int, width: int, box: int) -> Tensor:
     Asim et al. and the paper's Table I.
     """
     if not 0 < box <= min(height, width):
-        raise ValueError(f"mask box {box} does not fit a {height}x{width} image")
+        raise UsageError(f"mask box {box} does not fit a {height}x{width} image")
     mask = torch.ones(1, 1, height, width)
     top = (height - box) // 2
     left = (width - box) // 2
@@ -47,7 +48,7 @@ class Inpaint(LinearOperator):
 
     def _check(self, x: Tensor) -> None:
         if x.shape[-2:] != self.mask.shape[-2:]:
-            raise ValueError(
+            raise UsageError(
                 f"mask is {self.mask.shape[-2]}x{self.mask.shape[-1]} but the image is "
                 f"{x.shape[-2]}x{x.shape[-1]}; give a mask of the image's size"
             )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from flowrestore.errors import UsageError
 from flowrestore.flow.glow import Glow, GlowConfig
 from flowrestore.flow.inference import inference_flow
 from flowrestore.solver.invertible import Decode, Encode, State, invertible_chain, run
@@ -182,4 +183,4 @@ def build_prox(kind: str, config) -> nn.Module:
         return ResNetProx(config)
     if kind == "unet":
         return UNetProx(config)
-    raise ValueError(f"unknown prox {kind!r}; choose one of {', '.join(PROX_KINDS)}")
+    raise UsageError(f"unknown prox {kind!r}; choose one of {', '.join(PROX_KINDS)}")

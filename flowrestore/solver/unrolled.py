@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from flowrestore.errors import UsageError
 from flowrestore.flow.glow import Glow, GlowConfig
 from flowrestore.operators.base import LinearOperator
 from flowrestore.solver.prox import FlowProx, Shrink, build_prox, prox_config_from_dict
@@ -47,7 +48,7 @@ class SolverConfig:
 
     def __post_init__(self) -> None:
         if self.folds < 1:
-            raise ValueError(f"the solver needs at least one fold, got {self.folds}")
+            raise UsageError(f"the solver needs at least one fold, got {self.folds}")
         if isinstance(self.prox_config, dict):
             object.__setattr__(self, "prox_config", prox_config_from_dict(self.prox, self.prox_config))
 
@@ -107,10 +108,10 @@ class UnrolledSolver(nn.Module):
         if not self.config.noise_conditioned:
             return None
         if sigma is None:
-            raise ValueError("this model restores at a given noise level: pass sigma (restore --sigma, or estimate it)")
+            raise UsageError("this model restores at a given noise level: pass sigma (restore --sigma, or estimate it)")
         sigma = torch.as_tensor(sigma, dtype=like.dtype, device=like.device).reshape(-1).expand(batch)
         if (sigma <= 0).any():
-            raise ValueError(f"the noise level must be positive, got {sigma.min().item():g}")
+            raise UsageError(f"the noise level must be positive, got {sigma.min().item():g}")
         return torch.log(sigma / self.config.reference_sigma)
 
     def fold_parameters(self, log_ratio: Tensor | None) -> tuple[Tensor, Tensor]:

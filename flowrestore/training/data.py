@@ -8,35 +8,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-from flowrestore.imageio import open_dataset_image, read_each
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+from flowrestore.errors import UsageError
+from flowrestore.image_folders import image_files, read_square
+from flowrestore.imageio import read_each
 
 
 def list_images(folder: Path) -> list[Path]:
     """Image files under `folder`, recursively, in a fixed (sorted) order."""
     folder = Path(folder)
     if folder.is_file():
-        raise ValueError(f"{folder} is a file; give the folder that holds the training images")
+        raise UsageError(f"{folder} is a file; give the folder that holds the training images")
     if not folder.is_dir():
-        raise ValueError(f"image folder {folder} does not exist; pass a folder of PNG/JPEG/WebP images")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        raise UsageError(f"image folder {folder} does not exist; pass a folder of PNG/JPEG/WebP images")
+    files = image_files(folder)
     if not files:
-        raise ValueError(f"no images (PNG, JPEG, WebP) found under {folder}")
+        raise UsageError(f"no images (PNG, JPEG, WebP) found under {folder}")
     return files
-
-
-def _fit(image: Image.Image, size: int) -> Image.Image:
-    """Centre-crop to a square and resize to size x size (a no-op for images already that size)."""
-    w, h = image.size
-    if (w, h) == (size, size):
-        return image
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    image = image.crop((left, top, left + side, top + side))
-    return image.resize((size, size), Image.Resampling.LANCZOS)
 
 
 def load_folder(folder: Path, size: int = 64, channels: int = 3, limit: int | None = None) -> torch.Tensor:
@@ -48,14 +36,9 @@ def load_folder(folder: Path, size: int = 64, channels: int = 3, limit: int | No
 def _load_folder(folder: str, size: int, channels: int, limit: int | None) -> torch.Tensor:
     files = list_images(Path(folder))[:limit]
     mode = "RGB" if channels == 3 else "L"
-
-    def read(path: Path) -> np.ndarray:
-        arr = np.asarray(_fit(open_dataset_image(path, mode), size))
-        return arr if arr.ndim == 3 else arr[..., None]
-
     # One unreadable file stops training, and the message names every such file: training on
     # fewer images than the folder holds would quietly change what the run learns.
-    arrays = read_each(files, read)
+    arrays = read_each(files, lambda path: read_square(path, mode, size))
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 
 

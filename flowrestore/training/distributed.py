@@ -1,4 +1,4 @@
-"""Device choice and torch.distributed set-up for runs under torchrun (DDP)."""
+"""torch.distributed set-up for runs under torchrun (DDP); the device is flowrestore.devices'."""
 
 from __future__ import annotations
 
@@ -8,16 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-
-def resolve_device(name: str) -> torch.device:
-    """'cpu', 'cuda', 'cuda:N' or 'auto' (CUDA when present, else CPU)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but no CUDA device is available; use --device cpu")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise ValueError(f"unknown device {name!r}; use cpu, cuda or auto")
-    return torch.device(name)
+from flowrestore.devices import pick_device
 
 
 @dataclass(frozen=True)
@@ -43,10 +34,10 @@ def setup(device: str) -> Context:
     """Join the process group when launched by torchrun (WORLD_SIZE > 1); else a single process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
-        return Context(0, 1, resolve_device(device))
+        return Context(0, 1, pick_device(device))
     rank = int(os.environ["RANK"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    dev = resolve_device(device)
+    dev = pick_device(device)
     if dev.type == "cuda":
         dev = torch.device("cuda", local_rank)
         torch.cuda.set_device(dev)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import torch
 
+from flowrestore.errors import UsageError
 from flowrestore.flow.glow import Glow
+from flowrestore.metrics import psnr_each
 from flowrestore.operators.measurement import measure_each, quantize_8bit
 from flowrestore.tasks import TaskSpec
 from flowrestore.serialization import CheckpointError, load_model
@@ -47,17 +49,17 @@ class FinetuneConfig(StageConfig):
 
     def __post_init__(self) -> None:
         if not 0 <= self.eight_bit_fraction <= 1:
-            raise ValueError(f"eight_bit_fraction must lie in [0, 1], got {self.eight_bit_fraction}")
+            raise UsageError(f"eight_bit_fraction must lie in [0, 1], got {self.eight_bit_fraction}")
         if self.trainable not in TRAINABLE:
-            raise ValueError(f"trainable must be one of {', '.join(TRAINABLE)}, got {self.trainable!r}")
+            raise UsageError(f"trainable must be one of {', '.join(TRAINABLE)}, got {self.trainable!r}")
         if self.trainable == "slopes" and self.sigma_range is None:
-            raise ValueError("trainable='slopes' needs sigma_range (only noise-conditioned models have slopes)")
+            raise UsageError("trainable='slopes' needs sigma_range (only noise-conditioned models have slopes)")
         if self.sigma_range is not None:
             low, high = self.sigma_range
             if not 0 < low < high < 1:
-                raise ValueError(f"sigma_range must satisfy 0 < low < high < 1, got {self.sigma_range}")
+                raise UsageError(f"sigma_range must satisfy 0 < low < high < 1, got {self.sigma_range}")
             if self.prox != "glow":
-                raise ValueError("noise conditioning is built for the GLOW prox")
+                raise UsageError("noise conditioning is built for the GLOW prox")
 
     def validation_levels(self, n: int) -> list[float]:
         """The noise level of each of n validation images: the task's, or 4 levels across sigma_range."""
@@ -81,7 +83,7 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
     )
     if config.prox == "glow":
         if config.prior is None:
-            raise ValueError("the GLOW prox starts from a pre-trained prior: pass --prior PATH|NAME")
+            raise UsageError("the GLOW prox starts from a pre-trained prior: pass --prior PATH|NAME")
         prior = load_model(config.prior)
         if prior.kind != "glow":
             raise CheckpointError(f"{config.prior} is a {prior.kind} checkpoint, not a GLOW prior")
@@ -89,7 +91,7 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
         solver = UnrolledSolver.from_prior(prior.model, base, memory_saving=config.memory_saving)
     else:
         if config.plug_and_play:
-            raise ValueError("plug-and-play needs the GLOW prox (it shares one frozen prior)")
+            raise UsageError("plug-and-play needs the GLOW prox (it shares one frozen prior)")
         prox_config = replace(config.resnet if config.prox == "resnet" else config.unet, channels=config.channels)
         solver = UnrolledSolver(replace(base, prox_config=prox_config), memory_saving=config.memory_saving)
     if config.init_from is not None:
@@ -186,10 +188,9 @@ class FinetuneObjective(ImageObjective):
         psnr, mse = [], []
         for start in range(0, x_val.shape[0], 128):
             x, y = x_val[start : start + 128], y_val[start : start + 128]
-            x_hat = self.model(y, self.operator, sigma=self.val_sigma[start : start + 128])
-            err = ((x_hat.clamp(0, 1) - x) ** 2).flatten(1).mean(1)
-            mse.append(err)
-            psnr.append(-10 * torch.log10(err.clamp_min(1e-12)))
+            x_hat = self.model(y, self.operator, sigma=self.val_sigma[start : start + 128]).clamp(0, 1)
+            mse.append(((x_hat - x) ** 2).flatten(1).mean(1))
+            psnr.append(psnr_each(x_hat, x))
         return {
             "val_psnr": float(torch.cat(psnr).mean()),
             "val_mse": float(torch.cat(mse).mean()),

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
-from flowrestore.errors import TrainingError
+from flowrestore.errors import TrainingError, UsageError
 from flowrestore.training.rundir import BEST_FILE, LAST_FILE, STATE_FILE
 from flowrestore.training import metrics_log
 from flowrestore.training.state import load_state, save_state
@@ -39,10 +39,10 @@ class LoopConfig:
                         "save_every": self.save_every, "patience": self.patience}
         for name, value in at_least_one.items():
             if value is not None and value < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+                raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
         for name, value in {"epochs": self.epochs, "time_limit": self.time_limit}.items():
             if value is not None and not (math.isfinite(value) and value > 0):
-                raise ValueError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
+                raise UsageError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,7 +87,7 @@ def total_steps(config: LoopConfig, n_train: int) -> int:
         return max(int(round(config.epochs * per_epoch)), 1)
     if config.time_limit is not None:
         return 10**12
-    raise ValueError("give --max-steps, --epochs or --time-limit so training knows when to stop")
+    raise UsageError("give --max-steps, --epochs or --time-limit so training knows when to stop")
 
 
 def _log_row(run_dir: Path, objective, config: LoopConfig, step: int, per_epoch: int, score: float,
@@ -101,6 +101,19 @@ def _log_row(run_dir: Path, objective, config: LoopConfig, step: int, per_epoch:
         "monitor": objective.monitor, "value": score, "lr": metrics_log.learning_rates(objective),
         "images_per_s": round(images / max(now - since_eval["start"], 1e-9), 3), "seconds": round(seconds, 1),
     })
+
+
+@dataclass
+class _Position:
+    """Where a run stands, saved with every state so that a resume continues exactly."""
+
+    step: int = 0
+    best: dict | None = None  # the best evaluation so far
+    bad_evals: int = 0  # evaluations since the best one
+    history: list = field(default_factory=list)  # every evaluation
+
+    def state(self) -> dict:
+        return {"step": self.step, "best": self.best, "bad_evals": self.bad_evals, "history": self.history}
 
 
 def run(
@@ -119,94 +132,94 @@ def run(
     """
     run_dir = Path(run_dir)
     emit = callback or (lambda event: None)
-    n = objective.n_train
-    per_epoch = max(n // config.batch_size, 1)
+    per_epoch = max(objective.n_train // config.batch_size, 1)
     eval_every = config.eval_every or per_epoch
     save_every = config.save_every or eval_every
-    total = total_steps(config, n)
-
-    step, best, bad_evals, history = 0, None, 0, []
+    total = total_steps(config, objective.n_train)
     start = time.monotonic()
+    at = _resumed(objective, run_dir) if resume else _Position()
     if resume:
-        state_path = run_dir / STATE_FILE
-        if not state_path.exists():
-            raise TrainingError(f"nothing to resume: {state_path} does not exist; start without --resume")
-        state = load_state(state_path)
-        objective.load_state_dict(state["objective"])
-        step, best, bad_evals, history = state["step"], state["best"], state["bad_evals"], state["history"]
-        emit({"event": "resumed", "step": step})
-        done = _finished(step, total, bad_evals, config)
+        emit({"event": "resumed", "step": at.step})
+        done = _finished(at.step, total, at.bad_evals, config)
         if done:
-            emit({"event": "finished", "step": step, "reason": done})
-            return LoopResult(step=step, best=best, last=history[-1] if history else None,
-                              stop_reason="already finished, nothing trained", seconds=0.0,
-                              history=history, best_path=_best_path(run_dir, best),
-                              model=getattr(objective, "model", None))
+            emit({"event": "finished", "step": at.step, "reason": done})
+            last = at.history[-1] if at.history else None
+            return _result(at, last, "already finished, nothing trained", 0.0, run_dir, objective)
 
     def save() -> None:
         if is_main:
-            save_state(
-                run_dir / STATE_FILE,
-                {"objective": objective.state_dict(), "step": step, "best": best, "bad_evals": bad_evals,
-                 "history": history, "config": run_config},
-            )
+            save_state(run_dir / STATE_FILE, {"objective": objective.state_dict(), **at.state(), "config": run_config})
 
-    def better(a: float, b: float) -> bool:
-        return a > b if objective.higher_is_better else a < b
-
-    last_tick, last_step = start, step
+    last_tick, last_step = start, at.step
     stop_reason = "finished"
     last_metrics = None
-    since_eval = {"loss": 0.0, "steps": 0, "start": start, "first": step}  # for metrics.csv
-    while step < total:
-        loss = objective.train_step(step)
+    since_eval = {"loss": 0.0, "steps": 0, "start": start, "first": at.step}  # for metrics.csv
+    while at.step < total:
+        loss = objective.train_step(at.step)
         since_eval["loss"] += loss
         since_eval["steps"] += 1
         if not math.isfinite(loss):
-            raise TrainingError(f"the loss became {loss} at step {step}; {_what_is_left(run_dir, best)}")
-        step += 1
+            raise TrainingError(f"the loss became {loss} at step {at.step}; {_what_is_left(run_dir, at.best)}")
+        at.step += 1
         now = time.monotonic()
         out_of_time = config.time_limit is not None and now - start >= config.time_limit
-        if step % eval_every == 0 or step == total or out_of_time:
-            last_metrics = {"step": step, **objective.evaluate()}
-            history.append(last_metrics)
-            score = last_metrics[objective.monitor]
-            # A non-finite score (a diverged evaluation) is never the best one.
-            if math.isfinite(score) and (best is None or better(score, best[objective.monitor])):
-                best, bad_evals = last_metrics, 0
-                if is_main:
-                    objective.export(run_dir / BEST_FILE, best)
-            else:
-                bad_evals += 1
-            if is_main:
-                objective.export(run_dir / LAST_FILE, last_metrics)
+        if at.step % eval_every == 0 or at.step == total or out_of_time:
+            last_metrics = _evaluate(objective, at, run_dir, is_main)
             save()
             if is_main:
-                _log_row(run_dir, objective, config, step, per_epoch, score, since_eval, now - start)
-            since_eval = {"loss": 0.0, "steps": 0, "start": now, "first": step}
-            emit({"event": "eval", "step": step, "metrics": last_metrics, "best": best})
-            if bad_evals >= config.patience:
+                score = last_metrics[objective.monitor]
+                _log_row(run_dir, objective, config, at.step, per_epoch, score, since_eval, now - start)
+            since_eval = {"loss": 0.0, "steps": 0, "start": now, "first": at.step}
+            emit({"event": "eval", "step": at.step, "metrics": last_metrics, "best": at.best})
+            if at.bad_evals >= config.patience:
                 stop_reason = "early stopping"
                 break
-        elif step % save_every == 0:
+        elif at.step % save_every == 0:
             save()
-        rate = (step - last_step) * config.batch_size / max(now - last_tick, 1e-9)
-        last_tick, last_step = now, step
-        emit({"event": "step", "step": step, "total": total, "loss": loss, "images_per_s": rate,
-              "epoch": step / per_epoch, "elapsed": now - start})
+        rate = (at.step - last_step) * config.batch_size / max(now - last_tick, 1e-9)
+        last_tick, last_step = now, at.step
+        emit({"event": "step", "step": at.step, "total": total, "loss": loss, "images_per_s": rate,
+              "epoch": at.step / per_epoch, "elapsed": now - start})
         if out_of_time:
             stop_reason = "time limit"
             break
-    return LoopResult(
-        step=step,
-        best=best,
-        last=last_metrics,
-        stop_reason=stop_reason,
-        seconds=time.monotonic() - start,
-        history=history,
-        best_path=_best_path(run_dir, best),
-        model=getattr(objective, "model", None),
-    )
+    return _result(at, last_metrics, stop_reason, time.monotonic() - start, run_dir, objective)
+
+
+def _resumed(objective: Objective, run_dir: Path) -> _Position:
+    """The objective's state and the run's position, from the run folder's saved state."""
+    state_path = run_dir / STATE_FILE
+    if not state_path.exists():
+        raise TrainingError(f"nothing to resume: {state_path} does not exist; start without --resume")
+    state = load_state(state_path)
+    objective.load_state_dict(state["objective"])
+    return _Position(state["step"], state["best"], state["bad_evals"], state["history"])
+
+
+def _evaluate(objective: Objective, at: _Position, run_dir: Path, is_main: bool) -> dict:
+    """Evaluate; export the model as the last and, when it improves, as the best checkpoint."""
+    metrics = {"step": at.step, **objective.evaluate()}
+    at.history.append(metrics)
+    score = metrics[objective.monitor]
+    best = None if at.best is None else at.best[objective.monitor]
+    improves = best is None or (score > best if objective.higher_is_better else score < best)
+    # A non-finite score (a diverged evaluation) is never the best one.
+    if math.isfinite(score) and improves:
+        at.best, at.bad_evals = metrics, 0
+        if is_main:
+            objective.export(run_dir / BEST_FILE, at.best)
+    else:
+        at.bad_evals += 1
+    if is_main:
+        objective.export(run_dir / LAST_FILE, metrics)
+    return metrics
+
+
+def _result(at: _Position, last: dict | None, stop_reason: str, seconds: float, run_dir: Path,
+            objective: Objective) -> LoopResult:
+    return LoopResult(step=at.step, best=at.best, last=last, stop_reason=stop_reason, seconds=seconds,
+                      history=at.history, best_path=_best_path(run_dir, at.best),
+                      model=getattr(objective, "model", None))
 
 
 def _best_path(run_dir: Path, best: dict | None) -> Path | None:

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 import flowrestore
+from flowrestore.errors import UsageError
 from flowrestore.serialization import save_model
 from flowrestore.training import data, rundir
 from flowrestore.training.distributed import Context, setup, teardown
@@ -42,7 +43,7 @@ def check_image_size(image_size: int, multiple: int) -> None:
     """Training images must fit the model exactly: restore pads images, training does not."""
     if image_size < 1 or image_size % multiple:
         low = max(multiple, image_size - image_size % multiple)
-        raise ValueError(
+        raise UsageError(
             f"--image-size {image_size} is not a multiple of {multiple}, which this model's levels need; "
             f"use --image-size {low} or {low + multiple}"
         )

@@ -1,8 +1,5 @@
 """`flowrestore benchmark` as a user meets it: options, exit codes, files, skipped rows."""
 
-import sys
-import types
-
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -24,17 +21,16 @@ def app():
 
 
 @pytest.fixture
-def registry(monkeypatch, checkpoint_dir):
-    """A stand-in for flowrestore.checkpoints whose resolve knows only the GLOW task models."""
-    module = types.ModuleType("flowrestore.checkpoints")
+def registry(monkeypatch, checkpoint_dir, tmp_path):
+    """The default registry replaced by one that knows only the GLOW task models."""
+    from cli_fixtures import sha256, write_registry
 
-    def resolve(spec, task=None, registry=None):
-        if not spec.startswith("glow-"):
-            raise LookupError(f"{spec} is not in the registry")
-        return checkpoint_dir / f"{spec}.safetensors"
+    import flowrestore.checkpoints
 
-    module.resolve = resolve
-    monkeypatch.setitem(sys.modules, "flowrestore.checkpoints", module)
+    rows = [{"name": f"glow-{task}", "kind": "solver", "file": str(checkpoint_dir / f"glow-{task}.safetensors"),
+             "sha256": sha256(checkpoint_dir / f"glow-{task}.safetensors"), "task": {"task": task}}
+            for task in ("denoise", "inpaint", "deblur")]
+    monkeypatch.setattr(flowrestore.checkpoints, "REGISTRY", write_registry(tmp_path / "registry.toml", rows))
 
 
 def test_writes_every_file_with_a_checkpoint_folder(app, image_folder, checkpoint_dir, tmp_path):
@@ -76,7 +72,7 @@ def test_registry_misses_become_notes_with_skip_missing(app, image_folder, regis
     result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "GLOW prox (proposed)" in result.output
-    assert "skipped unet" in result.output and "unet-denoise is not in the registry" in result.output
+    assert "skipped unet" in result.output and "unknown checkpoint 'unet-denoise'" in result.output
 
 
 def test_a_requested_method_that_cannot_run_fails_after_the_table(app, image_folder, registry):

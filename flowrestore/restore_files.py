@@ -1,0 +1,233 @@
+"""Restore image files top to bottom: read -> measure or take y -> pad -> solve -> crop -> write.
+
+`restore_files` is what `flowrestore restore` runs. It returns what happened, one RestoredFile
+per input and the notes a user should see, and never prints; padding, solving and cropping are
+flowrestore.restore's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from flowrestore.errors import FlowrestoreError, ImageWriteError, UsageError
+from flowrestore.imageio import ImageData
+from flowrestore.likeness import Likeness
+from flowrestore.operators import TaskSpec
+from flowrestore.restore import Restoration, noise_conditioned
+from flowrestore.tiling import Tiling, default_pad
+
+FileProgress = Callable[[int, int, int], None]  # (tiles done, tiles in all, images in all)
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """What to restore and how: the options of `flowrestore restore`, None for the default."""
+
+    inputs: tuple[str, ...]  # image files, folders or glob patterns
+    task: str | None = None  # default: the checkpoint's
+    checkpoint: str | None = None  # default: glow-<task>
+    sigma: float | None = None
+    mask: Path | None = None
+    box: int | None = None
+    blur_sigma: float | None = None
+    blur_kernel: int | None = None
+    blur_boundary: str | None = None
+    device: str = "auto"
+    batch_size: int = 8
+    output: Path | None = None  # a file (one input) or a folder; default: next to each input
+    force: bool = False
+    degrade: bool = False  # treat the inputs as clean: measure, restore and score them
+    compare: bool = False
+    seed: int = 0
+    tile: int = 512
+    tile_pad: int | None = None  # default: the task's default_pad
+    registry: Path | None = None
+
+
+@dataclass(frozen=True)
+class RestoredFile:
+    input: Path
+    output: Path
+    comparison: Path | None
+    restoration: Restoration  # the image, its noise level, and PSNR/SSIM with --degrade
+    likeness: Likeness  # under the bundled celeba-prior (flowrestore.likeness)
+
+
+@dataclass(frozen=True)
+class RestoredFiles:
+    checkpoint: str  # as given (or the task's default)
+    task: TaskSpec
+    label: str  # the task in words, or the mask's name
+    device: torch.device
+    seconds: float  # restoring, reading and writing excluded
+    files: list[RestoredFile]
+    notes: list[str]  # "note: ..." and "warning: ..." lines, in the order they arose
+
+
+def restore_files(options: RestoreOptions, progress: FileProgress | None = None) -> RestoredFiles:
+    """Restore every input of `options` and write the results; nothing is written on an error
+    found before the first write."""
+    from flowrestore.checkpoints import default_checkpoint, load
+    from flowrestore.devices import pick_device
+    from flowrestore.imageio import read_mask
+    from flowrestore.operators import image_seed
+    from flowrestore.paths import comparison_paths, expand_inputs, plan_outputs
+    from flowrestore.restore import restore_images
+
+    check_options(options)
+    paths = expand_inputs(list(options.inputs))
+    targets = plan_outputs(paths, options.output, options.force)
+    figures = comparison_paths(paths, targets, options.force) if options.compare else [None] * len(paths)
+    device = pick_device(options.device)
+    name = options.checkpoint or default_checkpoint(options.task)
+    loaded = load(name, options.task, str(device), options.registry, show_progress=True, kind="solver")
+    spec = task_spec(loaded.metadata.get("task"), options)
+    if options.mask is not None and spec.task != "inpaint":
+        raise UsageError(f"--mask applies to inpainting only, but the task is {spec.task}")
+    notes = model_notes(loaded, name, spec, options)
+    mask = read_mask(options.mask) if options.mask is not None else None
+    images = read_inputs(paths, targets)
+    notes += [f"note: {image.source}: {text}" for image in images for text in image.notes]
+
+    started = time.perf_counter()
+    # From the file name, as in the benchmark: an image gets the same measurement in both,
+    # whatever else is in the run and however it is batched.
+    seeds = [image_seed(p.name, options.seed) for p in paths]
+    report = None if progress is None else (lambda done, total: progress(done, total, len(images)))
+    restored = restore_images(
+        loaded.model, images, spec, mask, degrade=options.degrade, seeds=seeds, compare=options.compare,
+        batch_size=options.batch_size, tiling=tiling_for(options, spec), progress=report, sigma=options.sigma,
+    )
+    seconds = time.perf_counter() - started
+    check_finite(restored, paths, name)
+    likeness = face_likeness(restored, spec.task)
+    write_all(restored, targets, figures, options.force)
+    files = [RestoredFile(*row) for row in zip(paths, targets, figures, restored, likeness)]
+    label = f"inpaint with the mask {options.mask.name}" if options.mask is not None else spec.label()
+    return RestoredFiles(name, spec, label, device, seconds, files, notes)
+
+
+def check_options(options: RestoreOptions) -> None:
+    """Refuse bad values and contradicting options before anything is read or loaded."""
+    tiling_for(options, None)
+    if options.task is not None:
+        task_spec(None, options)
+    if options.checkpoint is not None and not options.checkpoint.strip():
+        raise UsageError("--checkpoint is empty; give a registry name, a .safetensors path or an hf:// address")
+    if options.checkpoint is None and options.task is None:
+        raise UsageError("give --task (denoise, inpaint or deblur) or --checkpoint")
+    if options.mask is not None and options.box is not None:
+        raise UsageError("give --mask or --box, not both: the mask already says which pixels to fill")
+
+
+def task_spec(base: dict | None, options: RestoreOptions) -> TaskSpec:
+    """The TaskSpec to run: the checkpoint's (or the task's paper default) with the options on top."""
+    values = TaskSpec.from_dict(base).to_dict() if base else TaskSpec.default(options.task).to_dict()
+    overrides = {
+        "noise_sigma": options.sigma, "blur_sigma": options.blur_sigma, "box": options.box,
+        "blur_kernel": options.blur_kernel, "blur_boundary": options.blur_boundary,
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return TaskSpec(**values)
+
+
+def tiling_for(options: RestoreOptions, spec: TaskSpec | None) -> Tiling:
+    """The tiling of --tile and --tile-pad; without --tile-pad, the task's default (or Tiling's)."""
+    pad = options.tile_pad if options.tile_pad is not None else default_pad(spec) if spec else Tiling.pad
+    return Tiling(tile=options.tile, pad=pad)
+
+
+def model_notes(loaded, name: str, spec: TaskSpec, options: RestoreOptions) -> list[str]:
+    """What to tell the user about the checkpoint before restoring: its operator and noise level."""
+    trained = loaded.metadata.get("task")
+    notes = []
+    if trained:
+        warning = operator_warning(TaskSpec.from_dict(trained), spec, name)
+        notes += [warning] if warning else []
+    return notes + sigma_notes(loaded, name, spec, options.sigma, options.degrade)
+
+
+def operator_warning(trained: TaskSpec | None, spec: TaskSpec, name: str) -> str | None:
+    """A note when the measurement operator differs from the one the checkpoint was trained for."""
+    if trained is None or spec.task != trained.task:
+        return f"note: {name} was trained for {trained.label() if trained else 'an unrecorded task'}, not {spec.label()}"
+    if not spec.same_operator(trained):
+        return f"warning: {name} was trained for {trained.label()}; restoring {spec.label()} is outside its training"
+    return None
+
+
+def sigma_notes(loaded, name: str, spec: TaskSpec, sigma: float | None, degrade: bool) -> list[str]:
+    """What to tell the user about the noise level before restoring."""
+    if spec.task != "denoise" and not noise_conditioned(loaded.model):
+        return []
+    if noise_conditioned(loaded.model):
+        low, high = loaded.metadata.get("sigma_range", (None, None))
+        if sigma is not None and low is not None and not low <= sigma <= high:
+            return [f"warning: {name} was trained for noise sigma {low:g} to {high:g}; {sigma:g} is outside"]
+        return []
+    trained = (loaded.metadata.get("task") or {}).get("noise_sigma")
+    if sigma is not None and not degrade and trained is not None and abs(sigma - trained) > 1e-9:
+        return [f"note: {name} restores at the one noise level it was trained for (sigma {trained:g}); "
+                "a noise-conditioned model (the shipped glow-denoise) follows --sigma"]
+    return []
+
+
+def read_inputs(paths: list[Path], targets: list[Path]) -> list[ImageData]:
+    """Every input decoded, after its size is checked; every unreadable one is named at once,
+    and every target is checked writable before anything is restored."""
+    from flowrestore.imageio import check_writable, image_size, read_each, read_image
+    from flowrestore.resources import check_pixels
+
+    for path in paths:  # before decoding anything: a decoded image costs 12 bytes a pixel
+        size = image_size(path)
+        if size is not None:
+            check_pixels(*size, str(path))
+    images = read_each(paths, read_image)
+    for image, target in zip(images, targets):
+        check_writable(target, image)
+    return images
+
+
+def check_finite(results: list[Restoration], paths: list[Path], checkpoint: str) -> None:
+    """Refuse to write NaN or infinite results (they would be saved as black pixels)."""
+    bad = [p.name for p, r in zip(paths, results) if not bool(torch.isfinite(r.image.rgb).all())]
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise FlowrestoreError(
+            f"checkpoint {checkpoint} produced NaN or infinite values for {shown}; nothing was written. "
+            "The checkpoint is probably broken: use another one"
+        )
+
+
+def face_likeness(results: list[Restoration], task: str) -> list[Likeness]:
+    """Each restoration's face-likeness under the bundled celeba-prior (flowrestore.likeness)."""
+    from flowrestore.checkpoints import load
+    from flowrestore.likeness import PRIOR, assess
+
+    prior = load(PRIOR).model
+    return assess(prior, [r.image.rgb for r in results], task)
+
+
+def write_all(results: list[Restoration], targets: list[Path], figures: list[Path | None], force: bool) -> None:
+    """Write every output; if one cannot be written (e.g. it appeared meanwhile), stop and say
+    which were written before it."""
+    from flowrestore.imageio import write_image, write_rgb
+
+    written: list[Path] = []
+    try:
+        for result, target, figure in zip(results, targets, figures):
+            write_image(target, result.image, overwrite=force)
+            written.append(target)
+            if figure is not None:
+                write_rgb(figure, result.comparison, overwrite=force)
+                written.append(figure)
+    except ImageWriteError as e:
+        if not written:
+            raise
+        shown = ", ".join(str(p) for p in written[:10]) + (f" and {len(written) - 10} more" if len(written) > 10 else "")
+        raise ImageWriteError(f"{e}. Stopped; written before it: {shown}") from e
