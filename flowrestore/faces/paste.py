@@ -70,11 +70,17 @@ def blend_weights(side: int) -> Tensor:
     return wy[:, None] * wx[None, :]
 
 
-def paste(base: Tensor, face: Tensor, frame: Frame, feather: bool = True) -> Tensor:
-    """`base` (B, C, H, W) with `face` (B, C, s, s), restored at `frame`, blended in; a new tensor."""
+def paste(base: Tensor, face: Tensor, frame: Frame, feather: bool = True, detail: bool = False) -> Tensor:
+    """`base` (B, C, H, W) with `face` (B, C, s, s), restored at `frame`, blended in; a new tensor.
+    With `detail`, what `base` holds above the face's resolution (base minus base taken to the
+    face's resolution and back) is kept: the face brings what the prior knows at its framing, the
+    base the finer detail of a face larger than the frame."""
     height, width = base.shape[-2:]
     left, top, side = frame.rounded()
     up = resample(face, side) if face.shape[-1] != side else face
+    if detail and side > face.shape[-1]:
+        square = _square(base, frame)
+        up = up + square - resample(resample(square, face.shape[-1]), side)
     weights = blend_weights(side).to(base) if feather else torch.ones(side, side).to(base)
     x0, y0 = max(left, 0), max(top, 0)
     x1, y1 = min(left + side, width), min(top + side, height)

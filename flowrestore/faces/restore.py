@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor, nn
 
+from flowrestore.errors import UsageError
 from flowrestore.faces import paste as pasting
 from flowrestore.faces.framing import FRAME, Box, Frame, box_of, frame_of, whole_image_frame
 from flowrestore.tasks import TaskSpec
@@ -36,10 +37,11 @@ class FaceOptions:
     only_faces: bool = False
     min_side: int = 24  # the smallest face box looked for, in photo pixels
     auto_side: int = 2 * FRAME
+    detail: bool = True  # keep the whole-image restoration's detail finer than the frame (paste.paste)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise ValueError(f"face mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+            raise UsageError(f"face mode must be one of {', '.join(MODES)}, got {self.mode!r}")
 
 
 @dataclass(frozen=True)
@@ -85,10 +87,12 @@ def restore_faces(
     mask: Tensor | None = None,
     sigma: float | None = None,
     feather: bool = True,
+    detail: bool = False,
 ) -> tuple[Tensor, list[Face]]:
     """`base` (3, H, W) with each face of the measurement `y` (3, H, W) restored at the prior's
     framing and pasted in; `solve(y64, task64, mask64, sigma64)` restores a (1, 3, 64, 64) face.
-    `mask` (H, W) is the inpainting mask, 1 = observed; `sigma` the photo's noise level."""
+    `mask` (H, W) is the inpainting mask, 1 = observed; `sigma` the photo's noise level; `detail`
+    keeps the base's detail finer than the prior's frame (paste.paste)."""
     out = base[None]
     restored: list[Face] = []
     observed = None if mask is None else mask.reshape(1, 1, *mask.shape[-2:]).to(y)
@@ -98,7 +102,7 @@ def restore_faces(
         mask64 = None if observed is None else pasting.crop_mask(observed, frame)[0, 0]
         level = None if sigma is None else sigma / max(scale, 1.0)
         x64 = solve(y64, face_task(task, scale), mask64, level)
-        out = pasting.paste(out, x64, frame, feather=feather)
+        out = pasting.paste(out, x64, frame, feather=feather, detail=detail)
         restored.append(Face(box=box, frame=frame, restored=x64[0]))
     if observed is not None:
         out = torch.where(observed > 0.5, y[None], out)
@@ -124,7 +128,7 @@ def with_faces(model: nn.Module, y: Tensor, base: Tensor, task: TaskSpec, mask: 
     observed = observed_mask(task, mask, *y.shape[-2:])
     image, restored = restore_faces(solve_face, y.cpu(), base, found, task,
                                     None if observed is None else observed[0, 0].cpu(), sigma,
-                                    feather=options.mode != "aligned")
+                                    feather=options.mode != "aligned", detail=options.detail and not options.only_faces)
     return image, tuple(restored)
 
 
