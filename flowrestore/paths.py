@@ -21,10 +21,11 @@ from flowrestore.imageio import FORMATS, output_format
 
 RESTORED_SUFFIX = "_restored"
 COMPARE_SUFFIX = "_compare"
+FACES_SUFFIX = "_faces"  # restore --show-faces
 
 
 def _is_earlier_output(path: Path) -> bool:
-    return path.stem.endswith((RESTORED_SUFFIX, COMPARE_SUFFIX))
+    return path.stem.endswith((RESTORED_SUFFIX, COMPARE_SUFFIX, FACES_SUFFIX))
 
 
 def _is_image_name(path: Path) -> bool:
@@ -97,9 +98,10 @@ def plan_outputs(inputs: list[Path], output: Path | None = None, force: bool = F
     return targets
 
 
-def comparison_paths(inputs: list[Path], outputs: list[Path], force: bool = False) -> list[Path]:
-    """Where the side-by-side figures go: <stem>_compare.png beside each output, checked."""
-    targets = [o.with_name(f"{o.stem.removesuffix(RESTORED_SUFFIX)}{COMPARE_SUFFIX}.png") for o in outputs]
+def comparison_paths(inputs: list[Path], outputs: list[Path], force: bool = False, kind: str = "compare") -> list[Path]:
+    """Where the figures go: <stem>_compare.png (or _<kind>.png) beside each output, checked."""
+    suffix = {"compare": COMPARE_SUFFIX, "faces": FACES_SUFFIX}[kind]
+    targets = [o.with_name(f"{o.stem.removesuffix(RESTORED_SUFFIX)}{suffix}.png") for o in outputs]
     check_targets(inputs + outputs, targets, force)
     return targets
 

@@ -18,7 +18,7 @@ from flowrestore.errors import FlowrestoreError, ImageWriteError, UsageError
 from flowrestore.imageio import ImageData
 from flowrestore.likeness import Likeness
 from flowrestore.operators import TaskSpec
-from flowrestore.restore import Restoration, noise_conditioned
+from flowrestore.restore import Restoration
 from flowrestore.tiling import Tiling, default_pad
 
 FileProgress = Callable[[int, int, int], None]  # (tiles done, tiles in all, images in all)
@@ -47,6 +47,9 @@ class RestoreOptions:
     tile: int = 512
     tile_pad: int | None = None  # default: the task's default_pad
     registry: Path | None = None
+    faces: str = "off"  # flowrestore.faces.MODES: off, detect (--faces), aligned (--aligned)
+    only_faces: bool = False  # leave everything outside the faces as it was
+    show_faces: bool = False  # also write <name>_faces.png: the input with each face's frame drawn
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,10 @@ class RestoredFile:
     input: Path
     output: Path
     comparison: Path | None
-    restoration: Restoration  # the image, its noise level, and PSNR/SSIM with --degrade
+    restoration: Restoration  # its .faces: the faces restored at the prior's framing  # the image, its noise level, and PSNR/SSIM with --degrade
     likeness: Likeness  # under the bundled celeba-prior (flowrestore.likeness)
+    face_figure: Path | None = None  # with show_faces
+    face_likeness: tuple[Likeness, ...] = ()  # of each face in restoration.faces
 
 
 @dataclass(frozen=True)
@@ -74,15 +79,18 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     found before the first write."""
     from flowrestore.checkpoints import default_checkpoint, load
     from flowrestore.devices import pick_device
+    from flowrestore.faces.figure import write_frames
     from flowrestore.imageio import read_mask
     from flowrestore.operators import image_seed
     from flowrestore.paths import comparison_paths, expand_inputs, plan_outputs
+    from flowrestore.restore_notes import model_notes
     from flowrestore.restore import restore_images
 
     check_options(options)
     paths = expand_inputs(list(options.inputs))
     targets = plan_outputs(paths, options.output, options.force)
     figures = comparison_paths(paths, targets, options.force) if options.compare else [None] * len(paths)
+    boxes = comparison_paths(paths, targets, options.force, "faces") if options.show_faces else [None] * len(paths)
     device = pick_device(options.device)
     name = options.checkpoint or default_checkpoint(options.task)
     loaded = load(name, options.task, str(device), options.registry, show_progress=True, kind="solver")
@@ -102,12 +110,14 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     restored = restore_images(
         loaded.model, images, spec, mask, degrade=options.degrade, seeds=seeds, compare=options.compare,
         batch_size=options.batch_size, tiling=tiling_for(options, spec), progress=report, sigma=options.sigma,
+        faces=face_options(options),
     )
     seconds = time.perf_counter() - started
     check_finite(restored, paths, name)
-    likeness = face_likeness(restored, spec.task)
+    likeness, per_face = face_likeness(restored, spec.task)
     write_all(restored, targets, figures, options.force)
-    files = [RestoredFile(*row) for row in zip(paths, targets, figures, restored, likeness)]
+    write_frames(restored, boxes, options.force)
+    files = [RestoredFile(*row) for row in zip(paths, targets, figures, restored, likeness, boxes, per_face)]
     label = f"inpaint with the mask {options.mask.name}" if options.mask is not None else spec.label()
     return RestoredFiles(name, spec, label, device, seconds, files, notes)
 
@@ -121,8 +131,20 @@ def check_options(options: RestoreOptions) -> None:
         raise UsageError("--checkpoint is empty; give a registry name, a .safetensors path or an hf:// address")
     if options.checkpoint is None and options.task is None:
         raise UsageError("give --task (denoise, inpaint or deblur) or --checkpoint")
+    if (options.only_faces or options.show_faces) and options.faces == "off":
+        raise UsageError("--only-faces and --show-faces need face mode: add --faces (find faces) or --aligned")
+    face_options(options)
     if options.mask is not None and options.box is not None:
         raise UsageError("give --mask or --box, not both: the mask already says which pixels to fill")
+
+
+def face_options(options: RestoreOptions):
+    """The flowrestore.faces.FaceOptions of --faces / --aligned / --only-faces; None when off."""
+    from flowrestore.faces import FaceOptions
+
+    if options.faces == "off":
+        return None
+    return FaceOptions(mode=options.faces, only_faces=options.only_faces)
 
 
 def task_spec(base: dict | None, options: RestoreOptions) -> TaskSpec:
@@ -140,41 +162,6 @@ def tiling_for(options: RestoreOptions, spec: TaskSpec | None) -> Tiling:
     """The tiling of --tile and --tile-pad; without --tile-pad, the task's default (or Tiling's)."""
     pad = options.tile_pad if options.tile_pad is not None else default_pad(spec) if spec else Tiling.pad
     return Tiling(tile=options.tile, pad=pad)
-
-
-def model_notes(loaded, name: str, spec: TaskSpec, options: RestoreOptions) -> list[str]:
-    """What to tell the user about the checkpoint before restoring: its operator and noise level."""
-    trained = loaded.metadata.get("task")
-    notes = []
-    if trained:
-        warning = operator_warning(TaskSpec.from_dict(trained), spec, name)
-        notes += [warning] if warning else []
-    return notes + sigma_notes(loaded, name, spec, options.sigma, options.degrade)
-
-
-def operator_warning(trained: TaskSpec | None, spec: TaskSpec, name: str) -> str | None:
-    """A note when the measurement operator differs from the one the checkpoint was trained for."""
-    if trained is None or spec.task != trained.task:
-        return f"note: {name} was trained for {trained.label() if trained else 'an unrecorded task'}, not {spec.label()}"
-    if not spec.same_operator(trained):
-        return f"warning: {name} was trained for {trained.label()}; restoring {spec.label()} is outside its training"
-    return None
-
-
-def sigma_notes(loaded, name: str, spec: TaskSpec, sigma: float | None, degrade: bool) -> list[str]:
-    """What to tell the user about the noise level before restoring."""
-    if spec.task != "denoise" and not noise_conditioned(loaded.model):
-        return []
-    if noise_conditioned(loaded.model):
-        low, high = loaded.metadata.get("sigma_range", (None, None))
-        if sigma is not None and low is not None and not low <= sigma <= high:
-            return [f"warning: {name} was trained for noise sigma {low:g} to {high:g}; {sigma:g} is outside"]
-        return []
-    trained = (loaded.metadata.get("task") or {}).get("noise_sigma")
-    if sigma is not None and not degrade and trained is not None and abs(sigma - trained) > 1e-9:
-        return [f"note: {name} restores at the one noise level it was trained for (sigma {trained:g}); "
-                "a noise-conditioned model (the shipped glow-denoise) follows --sigma"]
-    return []
 
 
 def read_inputs(paths: list[Path], targets: list[Path]) -> list[ImageData]:
@@ -204,13 +191,20 @@ def check_finite(results: list[Restoration], paths: list[Path], checkpoint: str)
         )
 
 
-def face_likeness(results: list[Restoration], task: str) -> list[Likeness]:
-    """Each restoration's face-likeness under the bundled celeba-prior (flowrestore.likeness)."""
+def face_likeness(results: list[Restoration], task: str) -> tuple[list[Likeness], list[tuple[Likeness, ...]]]:
+    """Each restoration's face-likeness under the bundled celeba-prior (flowrestore.likeness), and
+    that of each face restored in face mode."""
     from flowrestore.checkpoints import load
     from flowrestore.likeness import PRIOR, assess
 
     prior = load(PRIOR).model
-    return assess(prior, [r.image.rgb for r in results], task)
+    whole = assess(prior, [r.image.rgb for r in results], task)
+    faces = assess(prior, [face.restored for r in results for face in r.faces], task)
+    per_face, start = [], 0
+    for r in results:
+        per_face.append(tuple(faces[start : start + len(r.faces)]))
+        start += len(r.faces)
+    return whole, per_face
 
 
 def write_all(results: list[Restoration], targets: list[Path], figures: list[Path | None], force: bool) -> None:

@@ -3,14 +3,19 @@ the measurement model at the prior's framing, and what stays untouched."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from cli_fixtures import one_thread, tiny_solver  # noqa: F401 (fixture)
+from cli_fixtures import checkpoint_dir, one_thread, tiny_solver  # noqa: F401 (fixtures)
 from PIL import Image
+from test_cli import fails
+from typer.testing import CliRunner
+
+from flowrestore.cli import app
 
 from flowrestore.faces import Box, FaceOptions, Frame, box_of, face_task, frame_of, whole_image_frame
 from flowrestore.faces import paste as pasting
@@ -160,3 +165,62 @@ def test_finding_faces_without_opencv_names_the_extra(monkeypatch):
     with pytest.raises(FaceDetectorError, match=r"flowrestore\[faces\]"):
         detect.find_faces(np.zeros((64, 64, 3), np.uint8))
     assert detect.available() is False
+
+
+def _photo_file(tmp_path: Path, name: str = "photo.png", with_face: bool = True) -> Path:
+    rgb = synthetic_photo(FACES[0], 128, 70, 40, 240, 280)
+    if not with_face:
+        rgb = synthetic_photo(FACES[0], 1, 0, 0, 240, 280)
+    pixels = (rgb.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / name)
+    return tmp_path / name
+
+
+def _restore(checkpoint_dir, *args):
+    args = ["restore", *map(str, args), "--checkpoint", str(checkpoint_dir / "tiny-denoise.safetensors"),
+            "--device", "cpu"]
+    return CliRunner().invoke(app, args)
+
+
+def test_restore_faces_names_each_face_draws_frames_and_reports_them_in_json(tmp_path, checkpoint_dir):
+    pytest.importorskip("cv2")
+    photo = _photo_file(tmp_path)
+    done = _restore(checkpoint_dir, photo, "--faces", "--show-faces", "--degrade", "--json")
+    assert done.exit_code == 0, done.output
+    (line,) = [line for line in done.stderr.splitlines() if "photo.png: face 1 at" in line]
+    scale = float(line.split("(x")[1].split()[0])
+    assert 1.6 < scale < 2.4  # a 128-pixel face in the prior's 64-pixel frame
+    figure = tmp_path / "photo_faces.png"
+    assert figure.exists() and (tmp_path / "photo_restored.png").exists()
+    drawn = np.asarray(Image.open(figure))
+    assert drawn.shape == (240, 280, 3) and (drawn == [26, 230, 51]).all(-1).any()  # the frame's green
+    (row,) = json.loads(done.stdout)["images"]
+    (face,) = row["faces"]
+    assert abs(face["frame"][2] - 128) < 0.2 * 128 and "bits_per_dim" in face
+
+
+def test_restore_faces_on_a_photo_without_faces_restores_it_whole(tmp_path, checkpoint_dir):
+    pytest.importorskip("cv2")
+    done = _restore(checkpoint_dir, _photo_file(tmp_path, with_face=False), "--faces")
+    assert done.exit_code == 0, done.output
+    assert "no face found; restored as a whole" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [(["--only-faces"], ["--only-faces", "--faces"]), (["--show-faces"], ["--show-faces", "--aligned"]),
+     (["--faces", "--aligned"], ["not both"])],
+)
+def test_face_options_that_contradict_are_one_line_errors(tmp_path, checkpoint_dir, options, words):
+    photo = _photo_file(tmp_path)
+    fails(_restore(checkpoint_dir, photo, *options), *words)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_restore_faces_without_opencv_is_a_one_line_error(tmp_path, checkpoint_dir, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 raises ImportError
+    photo = _photo_file(tmp_path)
+    fails(_restore(checkpoint_dir, photo, "--faces"), "OpenCV", "flowrestore[faces]")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]

@@ -19,6 +19,7 @@ from flowrestore.cli.options import (
     SeedOption,
     TaskOption,
 )
+from flowrestore.cli import restore_report as report
 from flowrestore.cli.ui import info, note, stderr, stdout
 
 PROGRESS_FROM = 4  # images or tiles; fewer finish before a bar would be worth drawing
@@ -76,15 +77,31 @@ def command(
         bool, typer.Option("--json", help="Print the summary (and --degrade's scores) as one JSON document on stdout.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")] = False,
+    faces: Annotated[
+        bool, typer.Option("--faces", help="Find the faces (OpenCV) and restore each at the prior's framing too.")
+    ] = False,
+    aligned: Annotated[
+        bool, typer.Option("--aligned", help="Each image is one face framed like the training faces: restore it at 64x64.")
+    ] = False,
+    only_faces: Annotated[
+        bool, typer.Option("--only-faces", help="With --faces: leave everything outside the faces as it was.")
+    ] = False,
+    show_faces: Annotated[
+        bool, typer.Option("--show-faces", help="With --faces: also write <name>_faces.png with the faces' frames.")
+    ] = False,
 ) -> None:
     """Restore noisy, masked or blurred images (each written next to its input by default)."""
+    from flowrestore.errors import UsageError
     from flowrestore.restore_files import RestoreOptions, restore_files
 
+    if faces and aligned:
+        raise UsageError("give --faces (find the faces) or --aligned (the image is one face), not both")
     options = RestoreOptions(
         inputs=tuple(inputs), task=task, checkpoint=checkpoint, sigma=sigma, mask=mask, box=box,
         blur_sigma=blur_sigma, blur_kernel=blur_kernel, blur_boundary=blur_boundary, device=device,
         batch_size=batch_size, output=output, force=force, degrade=degrade, compare=compare, seed=seed,
         tile=tile, tile_pad=tile_pad, registry=ctx.obj.registry if ctx.obj else None,
+        faces="detect" if faces else "aligned" if aligned else "off", only_faces=only_faces, show_faces=show_faces,
     )
     with _ProgressBar() as bar:
         run = restore_files(options, progress=bar)
@@ -93,75 +110,17 @@ def command(
         say(f"device: {run.device.type} (auto)")
     for text in run.notes:
         note(text)
-    _print_sigmas(run.files, say)
+    report.print_sigmas(run.files, say)
     if degrade and not as_json:
-        _print_scores(run.files)
+        report.print_scores(run.files)
     for row in run.files:
         if row.likeness.unusual:
             note(f"note: {row.likeness.note(row.input.name)}")
-    _print_summary(run, output, say)
+    if options.faces != "off":
+        report.print_faces(run.files, say)
+    report.print_summary(run, output, say)
     if as_json:
-        stdout().print_json(json.dumps(_json_summary(run, degrade)))
-
-
-def _print_summary(run, output: Path | None, say) -> None:
-    """How many images, how fast, where to; and how face-like they came out."""
-    count, seconds = len(run.files), run.seconds
-    rate = count / seconds if seconds > 0 else float("inf")
-    where = output if output is not None else "next to the inputs"
-    say(
-        f"restored {count} image{'s' * (count != 1)} ({run.label}, {run.checkpoint}) "
-        f"in {seconds:.2f} s, {rate:.1f} images/s on {run.device.type} -> {where}"
-    )
-    scores = [row.likeness for row in run.files]
-    unusual = sum(score.unusual for score in scores)
-    bpd = sum(score.bits_per_dim for score in scores) / len(scores)
-    say(
-        f"face-likeness under celeba-prior (docs/likeness.md): {bpd:.2f} bits/dim on average"
-        + (f"; {unusual} unlike the training faces" if unusual else "")
-    )
-
-
-def _json_summary(run, degrade: bool) -> dict:
-    """The --json document."""
-    summary = {
-        "checkpoint": run.checkpoint, "task": run.task.to_dict(), "device": run.device.type,
-        "seconds": round(run.seconds, 3), "images": [_json_row(row) for row in run.files],
-    }
-    if degrade:
-        results = [row.restoration for row in run.files]
-        summary["mean"] = {"psnr": sum(r.psnr for r in results) / len(results)}
-        ssims = [r.ssim for r in results if r.ssim is not None]
-        if ssims:
-            summary["mean"]["ssim"] = sum(ssims) / len(ssims)
-    return summary
-
-
-def _json_row(file) -> dict:
-    """One image's entry of the --json summary."""
-    result, likeness = file.restoration, file.likeness
-    row = {"input": str(file.input), "output": str(file.output),
-           "comparison": str(file.comparison) if file.comparison else None,
-           "bits_per_dim": round(likeness.bits_per_dim, 4), "unusual": bool(likeness.unusual)}
-    if result.sigma is not None:
-        row.update(sigma=round(result.sigma, 5), sigma_estimated=result.sigma_estimated)
-    if result.psnr is not None:
-        row.update(psnr=result.psnr, ssim=result.ssim)
-    return row
-
-
-def _print_sigmas(files, say=info) -> None:
-    """The noise level each image was restored at, when a noise-conditioned model estimated it."""
-    estimated = [(f.input, f.restoration.sigma) for f in files if f.restoration.sigma_estimated]
-    if not estimated:
-        return
-    if len(estimated) <= 8:
-        for path, level in estimated:
-            say(f"estimated noise sigma {level:.3f} (of [0, 1] pixel values): {path.name}")
-        return
-    levels = [level for _, level in estimated]
-    say(f"estimated noise sigma {min(levels):.3f} to {max(levels):.3f} (mean {sum(levels) / len(levels):.3f}) "
-         f"over {len(levels)} images; pass --sigma to set it")
+        stdout().print_json(json.dumps(report.json_summary(run, degrade)))
 
 
 class _ProgressBar:
@@ -191,24 +150,3 @@ class _ProgressBar:
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.stop()
-
-
-def _print_scores(files) -> None:
-    from flowrestore.metrics import ssim_available
-
-    out = stdout()
-    width = max(len(f.input.name) for f in files)
-    results = [f.restoration for f in files]
-    for file, result in zip(files, results):
-        line = f"{file.input.name:<{width}}  PSNR {result.psnr:6.2f} dB"
-        if result.ssim is not None:
-            line += f"  SSIM {result.ssim:.4f}"
-        out.print(line, markup=False)
-    psnrs = [r.psnr for r in results]
-    ssims = [r.ssim for r in results if r.ssim is not None]
-    line = f"{'mean':<{width}}  PSNR {sum(psnrs) / len(psnrs):6.2f} dB"
-    if ssims:
-        line += f"  SSIM {sum(ssims) / len(ssims):.4f}"
-    out.print(line, markup=False)
-    if not ssim_available():
-        note("note: SSIM skipped: scikit-image is not installed (pip install scikit-image)")

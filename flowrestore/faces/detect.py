@@ -3,7 +3,8 @@
 OpenCV is an optional extra (`pip install "flowrestore[faces]"`, also in the test extra); the
 cascade file ships inside the opencv-python-headless wheel. The detector sees the image in gray,
 lightly smoothed when the image is noisy (Haar features are sums over boxes and cope with
-smoothing far better than with noise), and keeps a box only when no larger box contains its centre.
+smoothing far better than with noise), and keeps a box only when it shares less than a fifth of
+its area with every larger box kept (a face found twice at two scales is one face).
 """
 
 from __future__ import annotations
@@ -57,7 +58,13 @@ def find_faces(rgb: np.ndarray, min_side: int = 24, noise_sigma: float = 0.0) ->
     boxes = sorted((Box(*map(float, b)) for b in np.asarray(found).reshape(-1, 4)), key=lambda b: -b.width)
     kept: list[Box] = []
     for box in boxes:
-        centre_x, centre_y = box.x + box.width / 2, box.y + box.height / 2
-        if not any(k.x <= centre_x <= k.x + k.width and k.y <= centre_y <= k.y + k.height for k in kept):
+        if all(_shared(box, k) < 0.2 * box.width * box.height for k in kept):
             kept.append(box)
     return kept
+
+
+def _shared(a: Box, b: Box) -> float:
+    """The area two boxes have in common."""
+    width = min(a.x + a.width, b.x + b.width) - max(a.x, b.x)
+    height = min(a.y + a.height, b.y + b.height) - max(a.y, b.y)
+    return max(width, 0.0) * max(height, 0.0)
