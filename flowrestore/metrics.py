@@ -4,7 +4,9 @@ The one definition used by `restore --degrade`, the benchmark, training's valida
 scripts/ (`psnr_each`, the same formula over a batch of tensors). SSIM is scikit-image's
 implementation with Wang et al.'s settings (11x11 Gaussian window, sigma 1.5, population
 covariance), averaged over the colour channels; images smaller than 11 pixels fall back to the
-largest odd uniform window that fits.
+largest odd uniform window that fits. Large images are scored in strips of rows, each with the
+window's reach of context on both sides, so that the score is the whole image's (to rounding)
+while scikit-image's float64 maps stay the size of a strip, not of a 12-megapixel photo.
 """
 
 from __future__ import annotations
@@ -14,10 +16,14 @@ import math
 import numpy as np
 
 
-def _array(image) -> np.ndarray:
+def _array(image, dtype=np.float64) -> np.ndarray:
+    """A numpy array of `dtype`; dtype None keeps a floating array's own precision."""
     if hasattr(image, "detach"):  # a torch tensor, on any device
-        image = image.detach().cpu().double().numpy()
-    return np.asarray(image, np.float64)
+        image = image.detach().cpu().numpy()
+    image = np.asarray(image)
+    if dtype is None:
+        dtype = image.dtype if np.issubdtype(image.dtype, np.floating) else np.float32
+    return image.astype(dtype, copy=False)
 
 
 def psnr(x, reference) -> float:
@@ -48,7 +54,8 @@ def ssim(x, reference, channel_axis: int = 0) -> float | None:
         from skimage.metrics import structural_similarity
     except ImportError:
         return None
-    a, b = _array(x), _array(reference)
+    # float32 here: a large image goes to float64 a strip at a time (12 megapixels: 144 MB, not 288)
+    a, b = _array(x, None), _array(reference, None)
     spatial = [n for axis, n in enumerate(a.shape) if axis != channel_axis % a.ndim]
     side = min(spatial)
     if side >= 11:
@@ -57,4 +64,32 @@ def ssim(x, reference, channel_axis: int = 0) -> float | None:
         options = {"win_size": side if side % 2 else side - 1}
     else:
         return None
-    return float(structural_similarity(b, a, data_range=1.0, channel_axis=channel_axis, **options))
+    if not options.get("gaussian_weights") or a.size <= STRIP_FROM:
+        a, b = a.astype(np.float64), b.astype(np.float64)
+        return float(structural_similarity(b, a, data_range=1.0, channel_axis=channel_axis, **options))
+    return _ssim_in_strips(np.moveaxis(a, channel_axis, -1), np.moveaxis(b, channel_axis, -1), options)
+
+
+STRIP_FROM = 3 * 1024 * 1024  # values; larger images are scored in strips of STRIP_ROWS rows
+STRIP_ROWS = 256
+CROP = 5  # scikit-image leaves out (win_size - 1) // 2 = 5 pixels at each edge of the SSIM map
+REACH = 12  # rows of context: more than the Gaussian filter's radius (int(3.5 * 1.5 + 0.5) = 5)
+
+
+def _ssim_in_strips(a: np.ndarray, b: np.ndarray, options: dict, rows: int | None = None) -> float:
+    """The mean SSIM of (H, W, C) images, computed strip by strip of rows; equal to scikit-image's
+    whole-image mean, whose map excludes CROP pixels at every edge."""
+    from skimage.metrics import structural_similarity
+
+    height, width = a.shape[:2]
+    rows = rows or STRIP_ROWS
+    total, count = 0.0, 0
+    for top in range(CROP, height - CROP, rows):
+        bottom = min(top + rows, height - CROP)  # the map rows this strip contributes
+        lo, hi = max(top - REACH, 0), min(bottom + REACH, height)
+        strip_a, strip_b = a[lo:hi].astype(np.float64), b[lo:hi].astype(np.float64)
+        _, full = structural_similarity(strip_b, strip_a, data_range=1.0, channel_axis=-1, full=True, **options)
+        kept = full[top - lo : bottom - lo, CROP : width - CROP]
+        total += float(kept.sum(dtype=np.float64))
+        count += kept.size
+    return total / count

@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 import pytest
 import torch
 from cli_fixtures import checkpoint_dir, one_thread, tiny_solver  # noqa: F401 (fixtures)
@@ -141,3 +143,17 @@ def test_restore_files_returns_one_result_per_file_and_notes_as_data(tmp_path, c
     assert calls[-1] == (2, 2, 2)
     (warning,) = run.notes  # the operator is not the one the checkpoint was trained for
     assert warning.startswith("warning: ") and "outside its training" in warning
+
+
+def test_ssim_in_strips_is_the_whole_images_ssim():
+    pytest.importorskip("skimage")
+    from flowrestore import metrics
+
+    generator = np.random.default_rng(0)
+    clean = generator.random((3, 150, 90))
+    noisy = np.clip(clean + 0.1 * generator.standard_normal(clean.shape), 0, 1)
+    whole = metrics.ssim(noisy, clean)
+    options = {"gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False}
+    for rows in (7, 40, 64, 1000):
+        strips = metrics._ssim_in_strips(np.moveaxis(noisy, 0, -1), np.moveaxis(clean, 0, -1), options, rows)
+        assert strips == pytest.approx(whole, abs=1e-9)
