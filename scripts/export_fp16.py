@@ -1,6 +1,8 @@
-"""Copy a checkpoint as fp16 (the shipped format), keeping its metadata.
+"""Copy a checkpoint as fp16 (the shipped format), keeping its metadata and compute ledger
+(flowrestore.shipping.pipeline.export_fp16). To ship it, use scripts/ship_candidate.py, which
+scores it on celeba64/val and updates both registries and the README in one transaction.
 
-    python scripts/export_fp16.py runs/cpu-denoise/best.safetensors flowrestore/weights/glow-denoise.safetensors \
+    python scripts/export_fp16.py runs/cpu-denoise/best.safetensors out/glow-denoise.safetensors \
         --note "fine-tuned further on CPU from the H200 checkpoint"
 """
 
@@ -9,22 +11,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
-from flowrestore.serialization import load_model, save_model
+from flowrestore.shipping.pipeline import export_fp16
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("src", type=Path)
-    ap.add_argument("dst", type=Path)
-    ap.add_argument("--note", default=None)
-    args = ap.parse_args()
-    ckpt = load_model(args.src)
-    extra = {k: v for k, v in ckpt.metadata.items() if k not in ("kind", "config", "format")}
-    if args.note:
-        extra["history_note"] = args.note
-    save_model(args.dst, ckpt.model, extra=extra, dtype=torch.float16)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("src", type=Path)
+    parser.add_argument("dst", type=Path)
+    parser.add_argument("--note", default=None)
+    args = parser.parse_args()
+    export_fp16(args.src, args.dst, note=args.note)
 
 
 if __name__ == "__main__":

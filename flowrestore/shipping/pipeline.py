@@ -106,11 +106,15 @@ def _export(slice_: Slice, out: Path) -> None:
     ])
 
 
-def export_fp16(source: Path, out: Path, compute: list[dict]) -> None:
-    """`source` as the shipped format: fp16 weights, its metadata, and the compute ledger `compute`."""
+def export_fp16(source: Path, out: Path, compute: list[dict] | None = None, note: str | None = None) -> None:
+    """`source` as the shipped format: fp16 weights, its metadata, and the compute ledger `compute`
+    (None: the one it records); `note` is kept as its history_note."""
     ckpt = load_model(source)
     extra = {k: v for k, v in ckpt.metadata.items() if k not in ("kind", "config", "format")}
-    extra["compute"] = compute
+    if compute is not None:
+        extra["compute"] = compute
+    if note:
+        extra["history_note"] = note
     save_model(out, ckpt.model, extra=extra, dtype=torch.float16)
 
 
