@@ -33,7 +33,7 @@ from flowrestore.errors import (
     NotAnImageError,
     TruncatedImageError,
 )
-from flowrestore.serialization import atomic_write
+from flowrestore.files import atomic_write
 
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
 READABLE = {"PNG", "JPEG", "MPO", "WEBP", "TIFF"}  # MPO: a JPEG with extra frames (many cameras)

@@ -9,8 +9,6 @@ unpickles anything. Writes are atomic: a temporary file in the same folder, then
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from flowrestore.errors import CheckpointError  # noqa: F401  (also imported from here)
+from flowrestore.files import atomic_write  # noqa: F401  (also imported from here)
 from flowrestore.flow.glow import Glow, GlowConfig
 from flowrestore.metadata import MetadataError, check_shapes, check_task, model_config
 from flowrestore.solver.unrolled import SolverConfig, UnrolledSolver
@@ -42,44 +41,6 @@ def _state_tensors(model: nn.Module, dtype: torch.dtype | None) -> dict[str, tor
             t = t.to(dtype)
         tensors[name] = t.contiguous().cpu().clone()
     return tensors
-
-
-def atomic_write(path: Path, write, exclusive: bool = False) -> None:
-    """Call write(tmp_path) and move the result onto `path`; `path` is never half-written.
-
-    With `exclusive`, the finished file is hard-linked into place, which fails with
-    FileExistsError if `path` exists (however recently it appeared): of two writers exactly
-    one wins. Without, it replaces whatever is at `path`.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        write(tmp)
-        # After writing: mkstemp's 0600 (which some writers, e.g. safetensors, re-create the
-        # file with) would make shared checkpoints and images unreadable to others.
-        os.chmod(tmp, 0o666 & ~umask)
-        if exclusive:
-            _link_exclusively(tmp, path)
-        else:
-            os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def _link_exclusively(tmp: str, path: Path) -> None:
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise
-    except OSError:
-        # A file system without hard links: claim the name with O_EXCL, then move the
-        # finished file over our own empty claim.
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-        os.replace(tmp, path)
 
 
 def model_kind(model: nn.Module) -> str:

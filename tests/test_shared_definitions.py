@@ -53,3 +53,21 @@ def test_auto_and_cpu_and_cuda_n():
     else:
         with pytest.raises(DeviceError, match="--device cuda:0: CUDA is not available"):
             pick_device("cuda:0")
+
+
+def test_file_io_and_the_registry_import_no_model_code():
+    """Image files, paths and the checkpoint registry work without the model stack (GLOW, the
+    solver, safetensors serialization); the registry and task specs without torch at all."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nimport flowrestore.tasks, flowrestore.checkpoints, flowrestore.files\n"
+        "print('torch' in sys.modules)\n"
+        "import flowrestore.imageio, flowrestore.paths\n"
+        "print(sorted(m for m in ('flowrestore.serialization', 'flowrestore.flow.glow', "
+        "'flowrestore.solver.unrolled') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "[]"]

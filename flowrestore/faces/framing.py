@@ -7,7 +7,7 @@ box whose centre lies at (32.0, 35.3) and whose side is 42.2 in the frame's 64-p
 `benchmarks/face_framing.py` measures it; docs/faces.md records the run. Inverting that relation
 turns a box found in a photo into the square of the photo that the training faces would have
 shown: about 1.52 times the box, its centre 3.3 / 42.2 of a box above the box's centre.
-This module is torch-free and OpenCV-free.
+The module itself uses neither torch nor OpenCV.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from flowrestore.errors import TrainingError
-from flowrestore.serialization import atomic_write
+from flowrestore.files import atomic_write
 
 
 def _flatten(obj, tensors: dict, prefix: str):
