@@ -1,15 +1,6 @@
-"""Restore images with a trained solver: measurement -> operator -> padding -> solver -> crop.
-
-Boundary choices (the models are fully convolutional but need H and W to be multiples of
-`model.size_multiple`, 2**levels):
-- The measurement is padded by reflection (replication when the image is smaller than the
-  padding), split evenly between the two sides, and the result is cropped back. Reflection
-  continues edges without the jump that zero padding would add, which matters most for the
-  circular blur of deblurring.
-- An inpainting mask is padded by the same reflection, so the padded problem is exactly the
-  mirror-extended one: a padded pixel is observed if and only if its mirror source is.
-- For inpainting, pixels outside the mask are set to 1/2 grey before solving (the centred zero,
-  what A(x - 1/2) + 1/2 gives there), so whatever the file holds in the hole is not a measurement.
+"""Restore images with a trained solver: batches of one size, tiles for large images, faces,
+measurements simulated for --degrade, and the results scored and laid out as their files.
+One solve (padding, operator, solver, crop) is flowrestore.solving's.
 """
 
 from __future__ import annotations
@@ -20,14 +11,16 @@ from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
-from flowrestore.errors import MaskSizeError, UsageError
+from flowrestore.errors import UsageError
+from flowrestore.figure import side_by_side  # noqa: F401  (also imported from here)
 from flowrestore.imageio import ImageData, as_stored
 from flowrestore.metrics import psnr, ssim
 from flowrestore.noise_level import estimate_sigma
-from flowrestore.operators import CENTRE, TaskSpec, centre_box_mask, measure_each
+from flowrestore.operators import TaskSpec
 from flowrestore.resources import check_pixels, memory_errors
+from flowrestore.solving import (  # noqa: F401  (crop, pad, padding, solve: also imported from here)
+    crop, noise_conditioned, observed_mask, pad, padding, simulate, solve)
 
 if TYPE_CHECKING:
     from flowrestore.faces import Face, FaceOptions
@@ -46,87 +39,6 @@ class Restoration:
     ssim: float | None = None
     comparison: Tensor | None = None  # (3, H, W'): measurement | restored [| reference]
     faces: tuple[Face, ...] = ()  # the faces restored at the prior's framing, in face mode
-
-
-def padding(height: int, width: int, multiple: int) -> tuple[int, int, int, int]:
-    """(left, right, top, bottom) growing H and W to the next multiple, split evenly."""
-    extra_h, extra_w = -height % multiple, -width % multiple
-    return extra_w // 2, extra_w - extra_w // 2, extra_h // 2, extra_h - extra_h // 2
-
-
-def pad(x: Tensor, pads: tuple[int, int, int, int]) -> Tensor:
-    """Reflect-pad (B, C, H, W); replicate where reflection needs more pixels than the image has."""
-    if not any(pads):
-        return x
-    left, right, top, bottom = pads
-    fits = max(left, right) < x.shape[-1] and max(top, bottom) < x.shape[-2]
-    return F.pad(x, pads, mode="reflect" if fits else "replicate")
-
-
-def crop(x: Tensor, pads: tuple[int, int, int, int]) -> Tensor:
-    left, right, top, bottom = pads
-    return x[..., top : x.shape[-2] - bottom, left : x.shape[-1] - right]
-
-
-def observed_mask(
-    task: TaskSpec, mask: Tensor | None, height: int, width: int, image: str = "the image"
-) -> Tensor | None:
-    """The inpainting mask (1, 1, H, W), 1 = observed: the user's, else the task's centre box."""
-    if task.task != "inpaint":
-        return None
-    if mask is None:
-        if task.box > min(height, width):
-            raise UsageError(
-                f"the {task.box}x{task.box} inpainting box does not fit {image} ({width}x{height}); "
-                "pass a smaller --box or a --mask"
-            )
-        return centre_box_mask(height, width, task.box)
-    if tuple(mask.shape[-2:]) != (height, width):
-        raise MaskSizeError(
-            f"the mask is {mask.shape[-1]}x{mask.shape[-2]} but {image} is {width}x{height} "
-            "(width x height); give a mask of the image's size"
-        )
-    return mask.reshape(1, 1, height, width).float()
-
-
-def simulate(x: Tensor, task: TaskSpec, mask: Tensor | None, seeds: Sequence[int]) -> Tensor:
-    """Measurements y = A x + noise of clean images (B, 3, H, W), one noise seed per image."""
-    observed = observed_mask(task, mask, *x.shape[-2:])
-    operator = task.operator(*x.shape[-2:], observed).to(x.device)
-    return measure_each(x, operator, task.noise_sigma, list(seeds))
-
-
-def noise_conditioned(model: nn.Module) -> bool:
-    """Whether `model` restores at a noise level it is given (docs/method.md, noise conditioning)."""
-    return bool(getattr(getattr(model, "config", None), "noise_conditioned", False))
-
-
-def solve(model: nn.Module, y: Tensor, task: TaskSpec, mask: Tensor | None = None, sigma=None) -> Tensor:
-    """x_hat (B, 3, H, W) in [0, 1] from measurements y (B, 3, H, W) of any size; `sigma` (a number
-    or one per image) is the noise level a noise-conditioned model restores at."""
-    height, width = y.shape[-2:]
-    pads = padding(height, width, model.size_multiple)
-    observed = observed_mask(task, mask, height, width)
-    if observed is not None:
-        observed = observed.to(y.device)
-        y = torch.where(observed > 0.5, y, torch.full_like(y, CENTRE))
-        observed = pad(observed, pads)
-    operator = task.operator(height + pads[2] + pads[3], width + pads[0] + pads[1], observed).to(y.device)
-    with torch.no_grad():
-        x_hat = model(pad(y, pads), operator, sigma=sigma) if noise_conditioned(model) else model(pad(y, pads), operator)
-    return crop(x_hat, pads).clamp(0, 1)
-
-
-def side_by_side(panels: Sequence[Tensor], gap: int = 2) -> Tensor:
-    """Panels (3, H, W) in a row on a white background, `gap` pixels apart; values clipped to [0, 1]."""
-    height = panels[0].shape[-2]
-    width = sum(p.shape[-1] for p in panels) + gap * (len(panels) - 1)
-    canvas = torch.ones(3, height, width)
-    left = 0
-    for p in panels:
-        canvas[:, :, left : left + p.shape[-1]] = p.detach().float().cpu().clamp(0, 1)
-        left += p.shape[-1] + gap
-    return canvas
 
 
 def _batches(images: Sequence[ImageData], batch_size: int, alone: Callable[[ImageData], bool]) -> list[list[int]]:
@@ -170,8 +82,8 @@ def restore_images(
     With `faces` (flowrestore.faces.FaceOptions), each face of a photo is also restored at the
     prior's framing and pasted back (docs/faces.md); such a photo is restored on its own.
     """
-    from flowrestore.faces import wanted, with_faces
-    from flowrestore.tiling import Tiling, count_tiles, default_pad, fits_one_tile, solve_tiled  # builds on solve
+    from flowrestore.faces import wanted
+    from flowrestore.tiling import Tiling, count_tiles, default_pad, fits_one_tile  # builds on solve
 
     if batch_size < 1:
         raise UsageError(f"batch size must be at least 1, got {batch_size}")
@@ -203,23 +115,9 @@ def restore_images(
             # One image is used as it is: a stacked copy of a large photo would cost memory.
             x = first.rgb[None] if len(batch) == 1 else torch.stack([images[i].rgb for i in batch])
             x = x.to(device)  # (B, 3, H, W)
-            y = x
-            if degrade:
-                # Gray images are measured on their one channel, as a gray camera would see them.
-                channels = 1 if first.gray else 3
-                y = simulate(x[:, :channels], task, mask, [seeds[i] for i in batch]).expand_as(x).contiguous()
+            y = _measure(x, first.gray, task, mask, [seeds[i] for i in batch]) if degrade else x
             levels, estimated = _noise_levels(model, y, task, sigma, degrade)
-            # Face mode with only_faces (or an aligned square face) needs no restoration of the whole.
-            only_faces = face_mode(first) and (faces.only_faces or (faces.mode == "aligned" and first.height == first.width))
-            if only_faces:
-                x_hat = y.cpu().clone()
-                advance(count_tiles(first.height, first.width, tiling, multiple))
-            else:
-                x_hat = solve_tiled(model, y, task, mask, tiling, progress=advance, sigma=levels).cpu()
-            found: tuple = ()
-            if face_mode(first):
-                sigma_photo = None if levels is None else float(levels[0])
-                x_hat[0], found = with_faces(model, y[0], x_hat[0], task, mask, faces, sigma_photo)
+            x_hat, found = _solve_batch(model, y, task, mask, tiling, advance, levels, faces, face_mode(first))
             y = y.cpu()
             for j, i in enumerate(batch):
                 result = replace(_result(images[i], x_hat[j], y[j], degrade, compare), faces=found)
@@ -227,6 +125,34 @@ def restore_images(
                     result = replace(result, sigma=float(levels[j]), sigma_estimated=estimated)
                 results[i] = result
     return results  # type: ignore[return-value]
+
+
+def _measure(x: Tensor, gray: bool, task: TaskSpec, mask: Tensor | None, seeds: list[int]) -> Tensor:
+    """Simulated measurements of clean images x (B, 3, H, W); gray images are measured on their
+    one channel, as a gray camera would see them."""
+    channels = 1 if gray else 3
+    return simulate(x[:, :channels], task, mask, seeds).expand_as(x).contiguous()
+
+
+def _solve_batch(model: nn.Module, y: Tensor, task: TaskSpec, mask: Tensor | None, tiling: Tiling,
+                 advance: Callable[[int], None], levels: Tensor | None, faces: FaceOptions | None,
+                 face_mode: bool) -> tuple[Tensor, tuple]:
+    """x_hat (B, 3, H, W) on the CPU, and the faces restored in face mode (a batch of one)."""
+    from flowrestore.faces import with_faces
+    from flowrestore.tiling import count_tiles, solve_tiled
+
+    height, width = y.shape[-2:]
+    # Face mode with only_faces (or an aligned square face) needs no restoration of the whole.
+    if face_mode and (faces.only_faces or (faces.mode == "aligned" and height == width)):
+        x_hat = y.cpu().clone()
+        advance(count_tiles(height, width, tiling, model.size_multiple))
+    else:
+        x_hat = solve_tiled(model, y, task, mask, tiling, progress=advance, sigma=levels).cpu()
+    if not face_mode:
+        return x_hat, ()
+    sigma_photo = None if levels is None else float(levels[0])
+    x_hat[0], found = with_faces(model, y[0], x_hat[0], task, mask, faces, sigma_photo)
+    return x_hat, found
 
 
 def _noise_levels(model: nn.Module, y: Tensor, task: TaskSpec, sigma: float | None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flowrestore.operators import TaskSpec
-from flowrestore.restore import noise_conditioned
+from flowrestore.solving import noise_conditioned
 
 if TYPE_CHECKING:
     from flowrestore.restore_files import RestoreOptions

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from flowrestore.errors import UsageError
 from flowrestore.operators import TaskSpec
-from flowrestore.restore import crop, observed_mask, pad, padding, solve
+from flowrestore.solving import crop, observed_mask, pad, padding, solve
 
 TileProgress = Callable[[int], None]  # called with the number of tiles just finished
 # Pixels the solver gets per call when tiling: one 512x512 tile, or more smaller ones. It bounds

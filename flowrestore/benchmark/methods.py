@@ -21,7 +21,7 @@ from flowrestore.benchmark.map import LatentMAP, MapConfig
 from flowrestore.checkpoints import check_kind
 from flowrestore.errors import UsageError
 from flowrestore.noise_level import estimate_sigma
-from flowrestore.restore import noise_conditioned
+from flowrestore.solving import noise_conditioned
 from flowrestore.operators import LinearOperator, TaskSpec
 from flowrestore.tasks import TASKS
 from flowrestore.serialization import load_model

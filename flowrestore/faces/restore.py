@@ -114,7 +114,7 @@ def with_faces(model: nn.Module, y: Tensor, base: Tensor, task: TaskSpec, mask: 
     """`base` (3, H, W) with the faces of the measurement y (3, H, W) restored by `model` at the
     prior's framing and pasted in; `mask` (H, W) as restore_images takes it, `sigma` the noise
     level a noise-conditioned model restores the photo at."""
-    from flowrestore.restore import observed_mask, solve
+    from flowrestore.solving import observed_mask, solve
 
     noise = sigma if sigma is not None else (task.noise_sigma if task.task == "denoise" else 0.0)
     found = frames_for(y, options, noise)
