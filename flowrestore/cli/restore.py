@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,6 +19,22 @@ from flowrestore.cli.options import (
     TaskOption,
 )
 from flowrestore.cli import restore_report as report
+from flowrestore.cli.restore_options import (
+    AlignedOption,
+    BlurSigmaOption,
+    BoxOption,
+    CompareOption,
+    DegradeOption,
+    FacesOption,
+    JsonOption,
+    MaskOption,
+    OnlyFacesOption,
+    QuietOption,
+    ShowFacesOption,
+    SigmaOption,
+    TileOption,
+    TilePadOption,
+)
 from flowrestore.cli.ui import info, note, stderr, stdout
 
 PROGRESS_FROM = 4  # images or tiles; fewer finish before a bar would be worth drawing
@@ -29,24 +44,10 @@ def command(
     ctx: typer.Context,
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.", show_default=False)],
     task: TaskOption = None,
-    sigma: Annotated[
-        Optional[float],
-        typer.Option(
-            "--sigma", "-s",
-            help="Noise std on the [0, 1] pixel scale. Steers a noise-aware model (estimated from each "
-            "image when omitted) and sets the simulated noise of --degrade.",
-        ),
-    ] = None,
-    mask: Annotated[
-        Optional[Path],
-        typer.Option("--mask", "-m", help="Inpainting mask of the images' size: white = known, black = fill."),
-    ] = None,
-    box: Annotated[
-        Optional[int], typer.Option("--box", help="Inpainting: side of the centred missing box (no --mask).")
-    ] = None,
-    blur_sigma: Annotated[
-        Optional[float], typer.Option("--blur-sigma", help="Deblurring: Gaussian blur std in pixels.")
-    ] = None,
+    sigma: SigmaOption = None,
+    mask: MaskOption = None,
+    box: BoxOption = None,
+    blur_sigma: BlurSigmaOption = None,
     blur_kernel: BlurKernelOption = None,
     blur_boundary: BlurBoundaryOption = None,
     checkpoint: CheckpointOption = None,
@@ -54,41 +55,17 @@ def command(
     batch_size: BatchSizeOption = 8,
     output: OutputOption = None,
     force: ForceOption = False,
-    degrade: Annotated[
-        bool,
-        typer.Option("--degrade", help="Treat inputs as clean: measure, restore, print PSNR/SSIM against them."),
-    ] = False,
-    compare: Annotated[
-        bool, typer.Option("--compare", help="Also write <name>_compare.png: measurement | restored [| reference].")
-    ] = False,
+    degrade: DegradeOption = False,
+    compare: CompareOption = False,
     seed: SeedOption = 0,
-    tile: Annotated[
-        int, typer.Option("--tile", help="Images larger than this many pixels a side are restored in overlapping tiles.")
-    ] = 512,
-    tile_pad: Annotated[
-        Optional[int],
-        typer.Option(
-            "--tile-pad",
-            help="Pixels of context along each inner side of a tile, left out of the blend "
-            "(default: 48; for deblurring 48 plus three kernel radii).",
-        ),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the summary (and --degrade's scores) as one JSON document on stdout.")
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")] = False,
-    faces: Annotated[
-        bool, typer.Option("--faces", help="Find the faces (OpenCV) and restore each at the prior's framing too.")
-    ] = False,
-    aligned: Annotated[
-        bool, typer.Option("--aligned", help="Each image is one face framed like the training faces: restore it at 64x64.")
-    ] = False,
-    only_faces: Annotated[
-        bool, typer.Option("--only-faces", help="With --faces: leave everything outside the faces as it was.")
-    ] = False,
-    show_faces: Annotated[
-        bool, typer.Option("--show-faces", help="With --faces: also write <name>_faces.png with the faces' frames.")
-    ] = False,
+    tile: TileOption = 512,
+    tile_pad: TilePadOption = None,
+    as_json: JsonOption = False,
+    quiet: QuietOption = False,
+    faces: FacesOption = False,
+    aligned: AlignedOption = False,
+    only_faces: OnlyFacesOption = False,
+    show_faces: ShowFacesOption = False,
 ) -> None:
     """Restore noisy, masked or blurred images (each written next to its input by default)."""
     from flowrestore.errors import UsageError
