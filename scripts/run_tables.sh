@@ -19,15 +19,15 @@ m() { for x in "$@"; do printf -- '--method %s ' "$x"; done; }
 # shellcheck disable=SC2046
 {
   bench --experiment table1 --dataset celeba $(m measurement adjoint resnet resnet-pretrained unet unet-pretrained glow) \
-    --out "$OUT/table1"
-  bench --experiment table2 --dataset celeba $(m measurement pnp glow) --out "$OUT/table2"
+    --output "$OUT/table1"
+  bench --experiment table2 --dataset celeba $(m measurement pnp glow) --output "$OUT/table2"
 } &
 first=$!
 # shellcheck disable=SC2046
 {
-  bench --experiment table3 --dataset celeba $(m measurement adjoint resnet unet glow) --out "$OUT/table3"
-  bench --experiment table4 --dataset anime $(m measurement adjoint resnet unet glow) --out "$OUT/table4"
-  bench --experiment denoise-sweep --dataset celeba $(m measurement resnet unet glow) --out "$OUT/denoise-sweep"
+  bench --experiment table3 --dataset celeba $(m measurement adjoint resnet unet glow) --output "$OUT/table3"
+  bench --experiment table4 --dataset anime $(m measurement adjoint resnet unet glow) --output "$OUT/table4"
+  bench --experiment denoise-sweep --dataset celeba $(m measurement resnet unet glow) --output "$OUT/denoise-sweep"
 } &
 second=$!
 wait "$first"

@@ -2,7 +2,7 @@
 
     python scripts/summarize_tables.py runs/tables/table1 runs/tables/table4 ...
 
-Each argument is a `flowrestore benchmark --out` folder; cells are mean PSNR ± 95% interval
+Each argument is a `flowrestore benchmark --output` folder; cells are mean PSNR ± 95% interval
 (dB) with the published PSNR in brackets where the paper has one.
 """
 

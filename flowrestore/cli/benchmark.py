@@ -19,9 +19,9 @@ MAP_STEPS = 20  # flowrestore.benchmark.map.MapConfig.steps (a test keeps them e
 
 def _out_dir(out: Path | None, force: bool) -> None:
     if out is not None and out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file; give a folder for the results")
+        raise UsageError(f"--output {out} is a file; give a folder for the results")
     if out is not None and out.exists() and any(out.iterdir()) and not force:
-        raise UsageError(f"{out} exists and is not empty; choose another --out or pass --force to overwrite")
+        raise UsageError(f"{out} exists and is not empty; choose another --output or pass --force to overwrite")
 
 
 def _incomplete(result, requested: set[str]) -> list[str]:
@@ -64,10 +64,13 @@ def benchmark(
     method: MethodOption = None,
     limit: Annotated[Optional[int], typer.Option(help="use the first N images")] = None,
     size: Annotated[Optional[int], typer.Option(help="centre-crop and resize images to SIZE x SIZE")] = None,
-    device: DeviceOption = "cpu",
-    batch_size: Annotated[int, typer.Option(help="images per batch")] = 16,
-    out: Annotated[Optional[Path], typer.Option(help="write results.md, results.csv, summary.json, figures here")] = None,
-    force: Annotated[bool, typer.Option(help="overwrite a non-empty --out folder")] = False,
+    device: DeviceOption = "auto",
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="images per batch")] = 16,
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", "--out", help="write results.md, results.csv, summary.json, figures here"),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", "-f", help="overwrite a non-empty --output folder")] = False,
     examples: Annotated[int, typer.Option(help="images shown in each figure (0: no figures)")] = 6,
     eight_bit: Annotated[
         bool, typer.Option("--8bit", help="clip and round measurements to 8 bits, as image files hold them")

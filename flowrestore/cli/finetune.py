@@ -15,7 +15,7 @@ def finetune(
     task: Annotated[str, typer.Option(metavar="[denoise|inpaint|deblur]", help="Restoration task.")],
     data: Annotated[Path, typer.Option("--data", help="Folder of clean training images.")],
     val: Annotated[Optional[Path], typer.Option("--val", help="Folder of clean validation images.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default runs/<prox>-<task>).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--output", "-o", "--out", help="Run folder (default runs/<prox>-<task>).")] = None,
     sigma: Annotated[Optional[float], typer.Option(help="Noise level (denoise default 0.2; others 0).")] = None,
     box: Annotated[int, typer.Option(help="Side of the centre inpainting box, in pixels.")] = 19,
     blur_sigma: Annotated[float, typer.Option(help="Gaussian blur sigma_b, in pixels.")] = 5.0,

@@ -23,7 +23,9 @@ def positive(text: str) -> float:
 
 
 # Bounds are checked by the parser, so a bad value is a usage error (exit code 2) naming the option.
-BatchSize = Annotated[int, typer.Option(min=1, help="Images per optimisation step (across all processes).")]
+BatchSize = Annotated[
+    int, typer.Option("--batch-size", "-b", min=1, help="Images per optimisation step (across all processes).")
+]
 Epochs = Annotated[Optional[float], typer.Option(parser=positive, help="Passes over the training folder.")]
 MaxSteps = Annotated[Optional[int], typer.Option(min=1, help="Stop after this many steps.")]
 TimeLimit = Annotated[
@@ -36,10 +38,10 @@ Device = DeviceOption  # the same --device as restore and benchmark
 Bf16 = Annotated[bool, typer.Option("--bf16", help="bf16 autocast on CUDA.")]
 Resume = Annotated[
     bool,
-    typer.Option("--resume", help="Continue the run in --out from its last saved state (same settings, checked)."),
+    typer.Option("--resume", help="Continue the run in --output from its last saved state (same settings, checked)."),
 ]
 Force = Annotated[
-    bool, typer.Option("--force", help="Start afresh in an --out that holds a run, deleting its checkpoints.")
+    bool, typer.Option("--force", "-f", help="Start afresh in an --output that holds a run, deleting its checkpoints.")
 ]
 
 

@@ -16,7 +16,7 @@ def pretrain(
     data: Annotated[Path, typer.Option("--data", help="Folder of training images (PNG/JPEG/WebP, recursive).")],
     val: Annotated[Optional[Path], typer.Option("--val", help="Folder of validation images.")] = None,
     out: Annotated[
-        Path, typer.Option("--out", help="Run folder: best/last checkpoints and resume state (never replaced).")
+        Path, typer.Option("--output", "-o", "--out", help="Run folder: best/last checkpoints and resume state (never replaced).")
     ] = Path("runs/prior"),
     preset: PresetOption = "compact",
     image_size: Annotated[

@@ -237,7 +237,7 @@ def _finished(step: int, total: int, bad_evals: int, config: LoopConfig) -> str:
 
 def _what_is_left(run_dir: Path, best: dict | None) -> str:
     """The advice after a divergence: which file holds the last good model, if any."""
-    again = "lower the learning rate and start again (another --out, or --force)"
+    again = "lower the learning rate and start again (another --output, or --force)"
     if best is None or not (run_dir / BEST_FILE).exists():
         return f"no checkpoint was written before it; {again}"
     return f"the best checkpoint so far is {run_dir / BEST_FILE} (step {best.get('step')}); {again}"

@@ -50,7 +50,7 @@ def prepare(run_dir: Path, resume: bool, force: bool, is_main: bool = True) -> N
     if resume and force:
         raise TrainingError("--resume continues a run and --force replaces it; give one of them")
     if run_dir.exists() and not run_dir.is_dir():
-        raise TrainingError(f"--out {run_dir} is a file, not a folder; choose another --out")
+        raise TrainingError(f"--output {run_dir} is a file, not a folder; choose another --output")
     if is_main:
         for tmp in stale_temporaries(run_dir):
             tmp.unlink(missing_ok=True)
@@ -64,7 +64,7 @@ def prepare(run_dir: Path, resume: bool, force: bool, is_main: bool = True) -> N
     if existing and not force:
         raise TrainingError(
             f"{run_dir} already holds a run ({', '.join(existing)}); pass --resume to continue it, "
-            "--force to replace it, or choose another --out"
+            "--force to replace it, or choose another --output"
         )
     if existing and is_main:
         for name in existing:
@@ -153,5 +153,5 @@ def check_same_run(run_dir: Path, given: dict) -> None:
         shown = "; ".join(different[:6]) + ("; ..." if len(different) > 6 else "")
         raise TrainingError(
             f"cannot resume {run_dir}: the run was started with other settings ({shown}); "
-            "give the saved values, or start a new run with another --out"
+            "give the saved values, or start a new run with another --output"
         )

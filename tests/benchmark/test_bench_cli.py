@@ -66,6 +66,18 @@ def test_refuses_a_non_empty_out_folder_without_force(app, image_folder, tmp_pat
     assert (tmp_path / "old.txt").read_text() == "keep me"
 
 
+def test_output_force_and_batch_size_are_spelled_as_in_restore(app, image_folder, tmp_path):
+    """-o/--output (with --out kept), -f/--force and -b/--batch-size, as restore and training spell them."""
+    (tmp_path / "old.txt").write_text("keep me")
+    args = ["benchmark", "--dataset", str(image_folder), "--limit", "1", "--method", "measurement",
+            "--checkpoint-dir", str(tmp_path), "-b", "2"]
+    for spelling in (["-o", str(tmp_path), "-f"], ["--output", str(tmp_path / "b")], ["--out", str(tmp_path / "c")]):
+        result = CliRunner().invoke(app, [*args, *spelling])
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "results.md").exists() and (tmp_path / "b" / "results.md").exists()
+    assert (tmp_path / "c" / "results.md").exists()
+
+
 def test_registry_misses_become_notes_with_skip_missing(app, image_folder, registry):
     args = ["benchmark", "--dataset", str(image_folder), "--limit", "2", "--task", "denoise",
             "--method", "glow", "--method", "unet", "--skip-missing"]
