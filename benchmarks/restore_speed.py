@@ -33,6 +33,7 @@ import torch
 from flowrestore.benchmark.map import LatentMAP, MapConfig
 from flowrestore.flow import Glow, preset
 from flowrestore.operators import Denoise, measure
+from flowrestore.solving import noise_conditioned
 from flowrestore.solver import SolverConfig, UnrolledSolver
 
 SIZE = 64
@@ -75,14 +76,16 @@ def worker(args) -> int:
     solver = build_solver(args.preset_one, args.checkpoint, args.device_one).train(training)
     x = torch.rand(args.batch_one, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0)).to(args.device_one)
     y = measure(x, Denoise(), 0.2, seed=1)
+    # A noise-conditioned model (the shipped glow-denoise) is told the level it restores at.
+    given = {"sigma": 0.2} if noise_conditioned(solver) else {}
     with torch.no_grad():
         if not training:
-            solver.train()(y, Denoise())  # initialise ActNorm of a random model as the layers path does
+            solver.train()(y, Denoise(), **given)  # initialise ActNorm of a random model as the layers path does
             solver.eval()
-        torch.save(solver(y, Denoise()).cpu(), args.output)  # warm-up (folds the weights)
+        torch.save(solver(y, Denoise(), **given).cpu(), args.output)  # warm-up (folds the weights)
         print("ready", flush=True)
         for _ in sys.stdin:
-            print(_time(lambda: solver(y, Denoise()), args.device_one), flush=True)
+            print(_time(lambda: solver(y, Denoise(), **given), args.device_one), flush=True)
     return 0
 
 

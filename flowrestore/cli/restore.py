@@ -80,6 +80,9 @@ def command(
         tile=tile, tile_pad=tile_pad, registry=ctx.obj.registry if ctx.obj else None,
         faces="detect" if faces else "aligned" if aligned else "off", only_faces=only_faces, show_faces=show_faces,
     )
+    from flowrestore.allocator import keep_freed_memory
+
+    keep_freed_memory()  # an application's choice, process-wide: reuse freed activations (docs/speed.md)
     with _ProgressBar() as bar:
         run = restore_files(options, progress=bar)
     say = (lambda message: None) if quiet else info
