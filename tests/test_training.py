@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -175,6 +176,35 @@ def test_finetune_can_train_on_measurements_as_8_bit_files_hold_them(folders, tm
 def test_finetune_refuses_a_fraction_outside_0_1(folders, tmp_path):
     with pytest.raises(ValueError, match="eight_bit_fraction"):
         FinetuneConfig(train_dir=folders[0], task=TaskSpec.default("denoise"), eight_bit_fraction=1.5)
+
+
+def test_box_jitter_trains_on_shifted_boxes_half_the_time_and_validates_on_the_centre(folders, tmp_path):
+    from flowrestore.training.distributed import Context
+    from flowrestore.training.finetune import FinetuneObjective
+
+    prior = pretrain(_pretrain_config(folders, tmp_path / "prior", steps=1))
+    train, val = folders
+    config = FinetuneConfig(train_dir=train, val_dir=val, task=TaskSpec("inpaint", box=6), out_dir=tmp_path / "ft",
+                            prior=prior.best_path, folds=1, image_size=16, device="cpu", box_jitter=3,
+                            loop=LoopConfig(batch_size=8, max_steps=1))
+    objective = FinetuneObjective(config, Context(device=torch.device("cpu"), rank=0, world_size=1))
+    masks = torch.cat([objective._triple(step)[3].mask for step in range(8)])  # 64 training images
+    centre = objective.operator.mask  # the protocol's box, also the validation operator
+    assert masks.shape == (64, 1, 16, 16)
+    assert ((1 - masks).flatten(1).sum(1) == 36).all()  # every box whole, 6x6, inside the image
+    at_centre = (masks == centre).flatten(1).all(1)
+    assert 20 <= int(at_centre.sum()) <= 50 and len({tuple(m.flatten().tolist()) for m in masks}) > 5
+    holes = (masks[:, 0] == 0).nonzero()
+    assert holes[:, 1].min() >= 5 - 3 and holes[:, 1].max() <= 10 + 3  # shifted by at most 3 pixels
+    plain = FinetuneObjective(replace(config, box_jitter=0), Context(device=torch.device("cpu"), rank=0, world_size=1))
+    assert plain._triple(0)[3] is plain.operator
+    assert finetune(config).step == 1
+
+
+@pytest.mark.parametrize(("task", "jitter"), [("denoise", 2), ("inpaint", -1)])
+def test_box_jitter_is_for_inpainting_and_not_negative(folders, task, jitter):
+    with pytest.raises(ValueError, match="box_jitter"):
+        FinetuneConfig(train_dir=folders[0], task=TaskSpec.default(task), box_jitter=jitter)
 
 
 def test_noise_conditioned_finetune_starts_from_a_plain_denoiser_and_learns_slopes(folders, tmp_path):

@@ -10,6 +10,7 @@ import torch
 from flowrestore.errors import UsageError
 from flowrestore.flow.glow import Glow
 from flowrestore.metrics import psnr_each
+from flowrestore.operators.inpaint import Inpaint
 from flowrestore.operators.measurement import measure_each, quantize_8bit
 from flowrestore.tasks import TaskSpec
 from flowrestore.serialization import CheckpointError, load_model
@@ -43,6 +44,7 @@ class FinetuneConfig(StageConfig):
     eight_bit_fraction: float = 0.0  # share of training measurements clipped and rounded to 8 bits, as files hold them
     sigma_range: tuple[float, float] | None = None  # train one noise-conditioned model on sigma ~ U(range)
     trainable: str = "all"  # "all", "fold-parameters" (mu, lambda and slopes), "slopes" (only the sigma slopes)
+    box_jitter: int = 0  # inpainting: half the training boxes shifted by up to this many pixels each way
     memory_saving: bool = True
     resnet: ResNetConfig = field(default_factory=ResNetConfig)
     unet: UNetConfig = field(default_factory=UNetConfig)
@@ -54,6 +56,9 @@ class FinetuneConfig(StageConfig):
             raise UsageError(f"trainable must be one of {', '.join(TRAINABLE)}, got {self.trainable!r}")
         if self.trainable == "slopes" and self.sigma_range is None:
             raise UsageError("trainable='slopes' needs sigma_range (only noise-conditioned models have slopes)")
+        if self.box_jitter < 0 or (self.box_jitter and self.task.task != "inpaint"):
+            raise UsageError(f"box_jitter is a number of pixels >= 0 for inpainting, got {self.box_jitter} "
+                             f"for {self.task.task}")
         if self.sigma_range is not None:
             low, high = self.sigma_range
             if not 0 < low < high < 1:
@@ -156,27 +161,45 @@ class FinetuneObjective(ImageObjective):
         return low + (high - low) * torch.rand(n, 1, 1, 1, generator=g, device=g.device)
 
     def _pair(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y, _ = self._triple(step)
+        x, y, _, _ = self._triple(step)
         return x, y
 
-    def _triple(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(clean x, measurement y, noise level per image (B,)) for a training step."""
+    def _operator(self, n: int, g: torch.Generator):
+        """The training operator of a batch of n: the task's, or with box_jitter, one inpainting
+        box per image, half of them at the centre (the protocol's) and half shifted uniformly by up
+        to box_jitter pixels each way (docs/results/inpaint-position.md)."""
+        jitter = self.config.box_jitter
+        if not jitter:
+            return self.operator
+        size, box = self.config.image_size, self.config.task.box
+        top = (size - box) // 2
+        shifts = torch.randint(-jitter, jitter + 1, (n, 2), generator=g, device=g.device)
+        shifts[torch.rand(n, generator=g, device=g.device) < 0.5] = 0
+        shifts = shifts.clamp(-top, size - box - top).tolist()
+        masks = torch.ones(n, 1, size, size, device=g.device)
+        for mask, (dy, dx) in zip(masks, shifts):
+            mask[:, top + dy : top + dy + box, top + dx : top + dx + box] = 0
+        return Inpaint(masks).to(g.device)
+
+    def _triple(self, step: int):
+        """(clean x, measurement y, noise level per image (B,), operator) for a training step."""
         g = self.generator(step)
         x = data.to_unit(self.batch(step, g))
-        y = self.operator.measure_clean(x)
+        operator = self._operator(x.shape[0], g)
+        y = operator.measure_clean(x)
         sigma = self._sigma(x.shape[0], g)
         if self.config.sigma_range is not None or self.config.task.noise_sigma > 0:
             y = y + sigma * torch.randn(y.shape, generator=g, device=g.device)
         if self.config.eight_bit_fraction > 0:
             chosen = torch.rand(y.shape[0], 1, 1, 1, generator=g, device=g.device) < self.config.eight_bit_fraction
             y = torch.where(chosen, quantize_8bit(y), y)
-        return x, y, sigma.flatten()
+        return x, y, sigma.flatten(), operator
 
     def train_step(self, step: int) -> float:
-        x, y, sigma = self._triple(step)
+        x, y, sigma, operator = self._triple(step)
         self.model.train()
         with autocast(self.ctx.device, self.config.bf16):
-            x_hat = self.net(y, self.operator, sigma=sigma)
+            x_hat = self.net(y, operator, sigma=sigma)
         loss = torch.mean((x_hat.float() - x) ** 2)
         self.optimize(loss, self.config.max_grad_norm)
         return float(loss.detach())
