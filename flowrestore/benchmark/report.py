@@ -137,7 +137,8 @@ def markdown(result: BenchmarkResult, cells: list[Cell]) -> str:
             continue
         lines += ["", f"## {setting.label()}", ""]
         if setting.trained != setting.spec:
-            lines += [f"Learned models trained at {setting.trained.label()}.", ""]
+            lines += [f"Learned models trained at {setting.trained.label()} (a noise-conditioned model: trained "
+                      "across noise levels and given this one).", ""]
         lines += ["| method | PSNR (dB) | published PSNR | SSIM | s / image | n |", "|---|---|---|---|---|---|"]
         for cell in rows:
             pub = "–" if cell.published_psnr is None else f"{cell.published_psnr:.3f} ({cell.published_source})"
