@@ -19,6 +19,9 @@ def model_notes(loaded, name: str, spec: TaskSpec, options: RestoreOptions) -> l
     if trained:
         warning = operator_warning(TaskSpec.from_dict(trained), spec, name)
         notes += [warning] if warning else []
+    if options.mask is not None and spec.task == "inpaint" and not (loaded.metadata.get("training") or {}).get("box_jitter"):
+        notes.append(f"warning: {name} was trained on one hole only, the paper's centre box of a 64x64 face; "
+                     "other holes restore poorly (docs/results/inpaint-position.md)")
     return notes + sigma_notes(loaded, name, spec, options.sigma, options.degrade)
 
 

@@ -528,6 +528,19 @@ def test_misleading_messages_now_say_what_is_wrong(tmp_path, run, checkpoint_dir
     masked = run("restore", image, "--mask", mask, model="inpaint")
     assert masked.exit_code == 0 and "inpaint with the mask mask.png" in masked.stderr
     assert "19x19" not in masked.stderr
+    assert "trained on one hole only" in masked.stderr  # the shipped kind of inpainter: tied to its box
+    boxed = run("restore", image, "--box", 3, "-o", tmp_path / "boxed.png", model="inpaint")
+    assert boxed.exit_code == 0 and "trained on one hole only" not in boxed.stderr
+    from cli_fixtures import tiny_solver
+
+    from flowrestore.operators import TaskSpec
+    from flowrestore.serialization import save_model
+
+    jittered = tmp_path / "jittered.safetensors"
+    save_model(jittered, tiny_solver("inpaint"), extra={"task": TaskSpec.default("inpaint").to_dict(),
+                                                        "training": {"box_jitter": 4}})
+    moved = run("restore", image, "--mask", mask, "-o", tmp_path / "moved.png", "-c", jittered)
+    assert moved.exit_code == 0 and "trained on one hole only" not in moved.stderr
 
 
 def test_restore_json_is_one_document_on_stdout_and_quiet_silences_info(tmp_path, run):
