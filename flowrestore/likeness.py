@@ -13,8 +13,8 @@ models"), a second score corrects the likelihood by the image's complexity, its 
 
 A flat, smooth or regular image has a tiny PNG and so a high S; drawn faces (anime) score a low S
 when restored from blur or holes and a high one from noise. A restoration is flagged when its
-bits/dim exceeds the 97.5th percentile over restored CelebA validation faces, or its S leaves
-their 2.5-97.5 % range. The limits were measured per task, since each solver leaves its own
+bits/dim exceeds the 97.5th percentile over restored CelebA validation faces or falls below 0.9
+times their 0.5th (simpler than any restored face), or its S leaves their 2.5-97.5 % range. The limits were measured per task, since each solver leaves its own
 texture (benchmarks/likeness_calibration.py); the false-alarm and miss rates against anime faces
 are in docs/likeness.md.
 """
@@ -36,21 +36,22 @@ from flowrestore.flow.glow import bits_per_dim
 PRIOR = "celeba-prior"
 SIZE = 64  # the prior's training frame
 
-# Task -> (bits/dim max, S min, S max) over restored CelebA validation faces (97.5th, 2.5th and
-# 97.5th percentiles), for the shipped solvers at their paper settings (docs/likeness.md).
-LIMITS: dict[str, tuple[float, float, float]] = {
-    "denoise": (7.16, 0.59, 1.82),  # on 8-bit measurements, as users' files hold them (--8bit)
-    "inpaint": (6.79, -1.80, 1.24),
-    "deblur": (4.95, -0.93, -0.08),  # the paper's 5x5 zero-padded blur
+# Task -> (bits/dim min, bits/dim max, S min, S max) over restored CelebA validation faces (0.9 x the
+# 0.5th, 97.5th, 2.5th and 97.5th percentiles), for the shipped solvers at their paper settings
+# (docs/likeness.md).
+LIMITS: dict[str, tuple[float, float, float, float]] = {
+    "denoise": (5.45, 8.63, 1.22, 3.00),  # on 8-bit measurements, as users' files hold them (--8bit)
+    "inpaint": (3.09, 6.80, -1.78, 1.25),
+    "deblur": (3.67, 7.28, -0.59, 1.60),  # the paper's 5x5 zero-padded blur
 }
-NO_LIMITS = (math.inf, -math.inf, math.inf)
+NO_LIMITS = (-math.inf, math.inf, -math.inf, math.inf)
 
 
 @dataclass(frozen=True)
 class Likeness:
     bits_per_dim: float  # under the prior, at its framing; lower is more likely
     png_bits_per_dim: float  # lossless PNG size at the same framing: the image's complexity
-    limits: tuple[float, float, float] = NO_LIMITS  # (bits/dim max, S min, S max); see LIMITS
+    limits: tuple[float, float, float, float] = NO_LIMITS  # (bits/dim min, max, S min, max); see LIMITS
 
     @property
     def score(self) -> float:
@@ -59,13 +60,16 @@ class Likeness:
 
     @property
     def unusual(self) -> bool:
-        bpd_max, s_min, s_max = self.limits
-        return self.bits_per_dim > bpd_max or not s_min <= self.score <= s_max
+        bpd_min, bpd_max, s_min, s_max = self.limits
+        return not bpd_min <= self.bits_per_dim <= bpd_max or not s_min <= self.score <= s_max
 
     def note(self, name: str) -> str:
-        bpd_max, s_min, s_max = self.limits
+        bpd_min, bpd_max, s_min, s_max = self.limits
         if self.bits_per_dim > bpd_max:
             why = f"{self.bits_per_dim:.2f} bits/dim, above the {bpd_max:.2f} of 97.5 % of restored CelebA faces"
+        elif self.bits_per_dim < bpd_min:
+            why = (f"too simple: {self.bits_per_dim:.2f} bits/dim, below the {bpd_min:.2f} that no restored "
+                   "CelebA face goes under")
         elif self.score > s_max:
             why = f"too simple for its likelihood: S = {self.score:.2f}, above the {s_max:.2f} of 97.5 % of CelebA faces"
         else:

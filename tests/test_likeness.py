@@ -45,12 +45,14 @@ def test_complexity_is_png_bits_per_dim():
 
 
 def test_each_limit_flags():
-    limits = (7.0, -1.0, 2.0)
+    limits = (2.5, 7.0, -1.0, 2.0)
     face = Likeness(6.0, 5.0, limits)
     complex_, simple, drawn = Likeness(8.0, 7.5, limits), Likeness(3.0, 0.2, limits), Likeness(4.0, 6.0, limits)
-    assert not face.unusual and complex_.unusual and simple.unusual and drawn.unusual
+    flat = Likeness(2.0, 0.5, limits)  # S within its range, bits/dim below every face's
+    assert not face.unusual and complex_.unusual and simple.unusual and drawn.unusual and flat.unusual
     assert "8.00 bits/dim, above the 7.00" in complex_.note("x.png") and "too simple" in simple.note("x.png")
     assert "below the -1.00" in drawn.note("x.png")
+    assert "too simple: 2.00 bits/dim, below the 2.50" in flat.note("x.png")
     assert not Likeness(99.0, 0.0).unusual  # a task without limits
 
 
