@@ -9,6 +9,8 @@ its area with every larger box kept (a face found twice at two scales is one fac
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from flowrestore.errors import FaceDetectorError
@@ -31,10 +33,18 @@ def _cascade():
     if not hasattr(cv2, "CascadeClassifier"):  # OpenCV 5 moved the Haar cascades out
         raise FaceDetectorError(f"OpenCV {cv2.__version__} has no Haar face cascade: {INSTALL}")
     path = cv2.data.haarcascades + CASCADE
-    cascade = cv2.CascadeClassifier(path)
+    cascade = _load(path)
     if cascade.empty():
         raise FaceDetectorError(f"OpenCV's face cascade {path} could not be loaded; reinstall: {INSTALL}")
     return cascade
+
+
+@functools.lru_cache(maxsize=2)
+def _load(path: str):
+    """The cascade's XML parsed once per process, not once per image."""
+    import cv2
+
+    return cv2.CascadeClassifier(path)
 
 
 def available() -> bool:

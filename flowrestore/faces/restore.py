@@ -20,23 +20,22 @@ from torch import Tensor, nn
 
 from flowrestore.errors import UsageError
 from flowrestore.faces import paste as pasting
-from flowrestore.faces.framing import FRAME, Box, Frame, box_of, frame_of, whole_image_frame
+from flowrestore.faces.framing import Box, Frame, box_of, frame_of, whole_image_frame
 from flowrestore.tasks import TaskSpec
 
-MODES = ("auto", "detect", "aligned", "off")
+MODES = ("detect", "aligned", "off")
 
 
 @dataclass(frozen=True)
 class FaceOptions:
-    """How `restore` treats faces: `mode` auto (faces found in photos larger than `auto_side`
-    pixels on their short side are restored in face mode, when OpenCV is installed), detect
-    (always look for faces), aligned (the image is one face at the prior's framing) or off;
-    `only_faces` leaves everything outside the faces as it was."""
+    """How `restore` treats faces: `mode` detect (look for faces), aligned (the image is one face
+    at the prior's framing) or off; `only_faces` leaves everything outside the faces as it was.
+    There is no automatic choice: native restoration beat face mode on every measurement
+    (docs/faces.md), so face mode is only ever asked for."""
 
-    mode: str = "auto"
+    mode: str = "detect"
     only_faces: bool = False
     min_side: int = 24  # the smallest face box looked for, in photo pixels
-    auto_side: int = 2 * FRAME
     detail: bool = True  # keep the whole-image restoration's detail finer than the frame (paste.paste)
 
     def __post_init__(self) -> None:
@@ -133,13 +132,7 @@ def with_faces(model: nn.Module, y: Tensor, base: Tensor, task: TaskSpec, mask: 
 
 
 def wanted(options: FaceOptions | None, height: int, width: int) -> bool:
-    """Whether face mode applies to an image of this size."""
-    if options is None or options.mode == "off":
-        return False
-    if options.mode == "auto":
-        from flowrestore.faces.detect import available
-
-        return min(height, width) >= options.auto_side and available()
-    return True
+    """Whether face mode applies to an image of this size (it does whenever it was asked for)."""
+    return options is not None and options.mode != "off"
 
 
