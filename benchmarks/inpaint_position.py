@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from flowrestore.checkpoints import load
+from flowrestore.image_folders import image_files, read_square
 from flowrestore.metrics import psnr
 from flowrestore.operators import CENTRE, TaskSpec
 from flowrestore.restore import solve
@@ -30,9 +30,8 @@ def main() -> None:
     parser.add_argument("--shifts", type=int, nargs="+", default=[0, 1, 2, 4, 8])
     parser.add_argument("--checkpoint", default="glow-inpaint")
     args = parser.parse_args()
-    files = sorted(args.data.glob("*.png"))[: args.images]
-    x = torch.stack([torch.from_numpy(np.asarray(Image.open(f).convert("RGB"), np.float32) / 255).permute(2, 0, 1)
-                     for f in files])
+    files = image_files(args.data)[: args.images]
+    x = torch.stack([torch.from_numpy(read_square(f, "RGB", 64)).permute(2, 0, 1).float() / 255 for f in files])
     model = load(args.checkpoint, "inpaint").model
     spec = TaskSpec.default("inpaint")
     box = spec.box
