@@ -1,6 +1,7 @@
 """Models to and from safetensors files whose metadata rebuilds the model without other input.
 
-A file holds the weights (fp32 or fp16) and one metadata entry, "flowrestore", a JSON
+A file holds the weights (fp32, fp16, or int8 with per-row scales for the large tensors and fp16
+for the rest: flowrestore.quantization) and one metadata entry, "flowrestore", a JSON
 object: {"kind": "glow" | "solver", "config": ..., "format": 1, ...extra} where extra
 carries the task, training configuration and metrics. Loading is strict and never
 unpickles anything. Writes are atomic: a temporary file in the same folder, then a rename.
@@ -21,6 +22,7 @@ from flowrestore.errors import CheckpointError  # noqa: F401  (also imported fro
 from flowrestore.files import atomic_write  # noqa: F401  (also imported from here)
 from flowrestore.flow.glow import Glow, GlowConfig
 from flowrestore.metadata import MetadataError, check_shapes, check_task, model_config
+from flowrestore.quantization import dequantize, is_scale, quantize, stored_shapes
 from flowrestore.solver.unrolled import SolverConfig, UnrolledSolver
 
 FORMAT = 1
@@ -52,9 +54,17 @@ def model_kind(model: nn.Module) -> str:
 
 
 def save_model(path: Path, model: nn.Module, extra: dict | None = None, dtype: torch.dtype | None = None) -> None:
-    """Write `model` and its configuration (plus `extra` metadata) to a safetensors file."""
+    """Write `model` and its configuration (plus `extra` metadata) to a safetensors file.
+
+    `dtype`: None keeps the model's, torch.float16 halves every floating tensor, torch.int8 stores
+    the large weight tensors as int8 with per-row scales and the rest as fp16."""
     meta = {"format": FORMAT, "kind": model_kind(model), "config": model.config.to_dict(), **(extra or {})}
-    tensors = _state_tensors(model, dtype)
+    if dtype == torch.int8:
+        tensors = quantize(_state_tensors(model, torch.float32))
+        tensors = {k: v.half() if v.dtype == torch.float32 and not is_scale(k) else v for k, v in tensors.items()}
+        meta["storage"] = "int8"
+    else:
+        tensors = _state_tensors(model, dtype)
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"flowrestore": json.dumps(meta)}))
 
 
@@ -109,12 +119,12 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> Checkpoint:
     path = Path(path)
     meta, shapes = _read_header(path)
     try:
-        check_shapes(model_config(meta), shapes)
+        check_shapes(model_config(meta), stored_shapes(shapes))
     except MetadataError as e:
         raise CheckpointError(f"{path} is not a usable flowrestore checkpoint: {e}") from e
     try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError) as e:
+        tensors = dequantize(load_file(str(path)))
+    except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path} could not be read ({e})") from e
     for name, t in tensors.items():
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):

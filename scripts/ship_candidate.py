@@ -4,7 +4,7 @@
         --seconds 3900 --device-label cpu --state /work/state/ship
 
 The candidate goes through the pipeline's own decision (flowrestore.shipping.pipeline.decide):
-exported as fp16 with the shipped file's compute ledger plus --seconds on --device-label, scored
+exported in the shipped format with the shipped file's compute ledger plus --seconds on --device-label, scored
 on celeba64/val with the benchmark's protocol (a noise-conditioned denoiser over the sweep's noise
 levels), and shipped in one transaction only if it is better.
 """
@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from flowrestore.checkpoints import load_registry
-from flowrestore.shipping.pipeline import ScoreCache, ShipConfig, compute_of, decide, export_fp16
+from flowrestore.shipping.pipeline import ScoreCache, ShipConfig, compute_of, decide, export_shipped
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,8 +35,8 @@ def main() -> None:
     entry = load_registry(config.registries[0])[args.name]
     shipped = ROOT / "flowrestore" / entry.file
     args.state.mkdir(parents=True, exist_ok=True)
-    candidate = args.state / f"{args.name}-candidate-fp16.safetensors"
-    export_fp16(args.candidate, candidate,
+    candidate = args.state / f"{args.name}-candidate.safetensors"
+    export_shipped(args.candidate, candidate,
                 compute_of(args.name, shipped) + [{"device": args.device_label, "seconds": args.seconds}])
     decision = decide(entry, candidate, None, config, ScoreCache(args.state / "scores.json"), print)
     print(json.dumps(decision))
