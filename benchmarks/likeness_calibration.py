@@ -1,6 +1,7 @@
 """Calibrate the face-likeness flag: bits/dim under celeba-prior of CelebA validation faces against anime faces.
 
-    PYTHONPATH=. python3 benchmarks/likeness_calibration.py --out docs/likeness.json
+    PYTHONPATH=. python3 benchmarks/likeness_calibration.py --task denoise --8bit --limit 200 --out F.json
+    PYTHONPATH=. python3 benchmarks/likeness_calibration.py --task denoise --checkpoint glow-denoise-aware --8bit ...
 
 For each image of --faces (in distribution) and --unusual (out of distribution): simulate the
 --task measurement (noise seeded by file name, as `restore --degrade` does), restore it with the
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faces", type=Path, default=Path("/work/shared/data/celeba64/val"))
     parser.add_argument("--unusual", type=Path, default=Path("/work/shared/data/anime64/test"))
     parser.add_argument("--task", default="denoise")
+    parser.add_argument("--checkpoint", help="registry name of the solver (default: glow-<task>)")
     parser.add_argument("--limit", type=int, help="at most this many images per folder")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report(saved["faces"], saved["unusual"]), indent=1))
         return 0
     torch.set_num_threads(args.threads)
-    loaded = load(f"glow-{args.task}", args.task)
+    loaded = load(args.checkpoint or f"glow-{args.task}", args.task)
     solver = loaded.model
     task = TaskSpec.from_dict(loaded.metadata["task"])  # the operator the model was trained for, as restore runs it
     prior = load(PRIOR).model.eval()

@@ -14,7 +14,7 @@ models"), a second score corrects the likelihood by the image's complexity, its 
 A flat, smooth or regular image has a tiny PNG and so a high S; drawn faces (anime) score a low S
 when restored from blur or holes and a high one from noise. A restoration is flagged when its
 bits/dim exceeds the 97.5th percentile over restored CelebA validation faces or falls below 0.9
-times their 0.5th (simpler than any restored face), or its S leaves their 2.5-97.5 % range. The limits were measured per task, since each solver leaves its own
+times their 0.5th (simpler than any restored face), or its S leaves their 2.5-97.5 % range. The limits were measured per shipped solver, since each leaves its own
 texture (benchmarks/likeness_calibration.py); the false-alarm and miss rates against anime faces
 are in docs/likeness.md.
 """
@@ -36,13 +36,14 @@ from flowrestore.flow.glow import bits_per_dim
 PRIOR = "celeba-prior"
 SIZE = 64  # the prior's training frame
 
-# Task -> (bits/dim min, bits/dim max, S min, S max) over restored CelebA validation faces (0.9 x the
-# 0.5th, 97.5th, 2.5th and 97.5th percentiles), for the shipped solvers at their paper settings
-# (docs/likeness.md).
+# Registry solver -> (bits/dim min, bits/dim max, S min, S max) over its restorations of CelebA
+# validation faces (0.9 x the 0.5th, 97.5th, 2.5th and 97.5th percentiles) at its paper setting
+# (docs/likeness.md). Another solver gets the limits of its task's default model.
 LIMITS: dict[str, tuple[float, float, float, float]] = {
-    "denoise": (5.45, 8.63, 1.22, 3.00),  # on 8-bit measurements, as users' files hold them (--8bit)
-    "inpaint": (3.09, 6.80, -1.78, 1.25),
-    "deblur": (3.67, 7.28, -0.59, 1.60),  # the paper's 5x5 zero-padded blur
+    "glow-denoise": (4.78, 7.17, 0.60, 1.85),  # on 8-bit measurements, as users' files hold them (--8bit)
+    "glow-denoise-aware": (5.45, 8.63, 1.22, 3.00),  # ... told sigma = 0.2
+    "glow-inpaint": (3.09, 6.80, -1.78, 1.25),
+    "glow-deblur": (3.67, 7.28, -0.59, 1.60),  # the paper's 5x5 zero-padded blur
 }
 NO_LIMITS = (-math.inf, math.inf, -math.inf, math.inf)
 
@@ -107,9 +108,15 @@ def png_bits_per_dim(rgb: Tensor) -> float:
     return 8 * buffer.tell() / pixels.size
 
 
-def assess(prior: nn.Module, images: list[Tensor], task: str, batch_size: int = 64) -> list[Likeness]:
-    """A Likeness per restored image (3, H, W) of `task`."""
-    limits = LIMITS.get(task, NO_LIMITS)
+def limits_for(checkpoint: str | None, task: str) -> tuple[float, float, float, float]:
+    """The flag's limits for restorations by `checkpoint` (a registry name, or anything else) of `task`."""
+    return LIMITS.get(checkpoint or "", LIMITS.get(f"glow-{task}", NO_LIMITS))
+
+
+def assess(prior: nn.Module, images: list[Tensor], task: str, batch_size: int = 64,
+           checkpoint: str | None = None) -> list[Likeness]:
+    """A Likeness per restored image (3, H, W) of `task`, restored by `checkpoint`."""
+    limits = limits_for(checkpoint, task)
     scores: list[float] = []
     for start in range(0, len(images), batch_size):
         batch = torch.stack([framed(image[None])[0] for image in images[start : start + batch_size]])

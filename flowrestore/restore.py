@@ -33,7 +33,7 @@ Progress = Callable[[int, int], None]  # (tiles done, tiles in all); an image th
 class Restoration:
     image: ImageData  # the restored image, in the input's file layout
     measurement: Tensor  # (3, H, W): what the solver was given (the input, or the simulated y)
-    sigma: float | None = None  # the noise level a noise-conditioned model was given
+    sigma: float | None = None  # the noise level given to (or, fixed denoisers, reported beside) the model
     sigma_estimated: bool = False  # ... estimated from the image (no --sigma)
     psnr: float | None = None  # against the input, in degrade mode only
     ssim: float | None = None
@@ -157,14 +157,21 @@ def _solve_batch(model: nn.Module, y: Tensor, task: TaskSpec, mask: Tensor | Non
 
 def _noise_levels(model: nn.Module, y: Tensor, task: TaskSpec, sigma: float | None,
                   degrade: bool) -> tuple[Tensor | None, bool]:
-    """The noise level per image (B,) for a noise-conditioned model, and whether it was estimated."""
-    if not noise_conditioned(model):
+    """The noise level per image (B,) for a noise-conditioned model or a denoising task, and whether
+    it was estimated. A fixed-level denoiser restores at its own level whatever this says: for it,
+    the level is only reported (the CLI suggests the noise-aware model when it is far off)."""
+    if not noise_conditioned(model) and task.task != "denoise":
         return None, False
     if sigma is not None:
         return torch.full((y.shape[0],), float(sigma)), False
     if degrade:
         return torch.full((y.shape[0],), task.noise_sigma), False
-    return estimate_sigma(y.cpu()).clamp_min(1e-3), True
+    if noise_conditioned(model):
+        return estimate_sigma(y.cpu()).clamp_min(1e-3), True
+    try:  # only reported: an image too small to estimate from is restored all the same
+        return estimate_sigma(y.cpu()).clamp_min(1e-3), True
+    except UsageError:
+        return None, False
 
 
 def _result(image: ImageData, x_hat: Tensor, y: Tensor, degrade: bool, compare: bool) -> Restoration:

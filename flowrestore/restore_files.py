@@ -83,7 +83,7 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     from flowrestore.imageio import read_mask
     from flowrestore.operators import image_seed
     from flowrestore.paths import comparison_paths, expand_inputs, plan_outputs
-    from flowrestore.restore_notes import model_notes
+    from flowrestore.restore_notes import estimate_notes, model_notes
     from flowrestore.restore import restore_images
 
     check_options(options)
@@ -114,10 +114,11 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     )
     seconds = time.perf_counter() - started
     check_finite(restored, paths, name)
-    likeness, per_face = face_likeness(restored, spec.task)
+    likeness, per_face = face_likeness(restored, spec.task, name)
     write_all(restored, targets, figures, options.force)
     write_frames(restored, boxes, options.force)
     files = [RestoredFile(*row) for row in zip(paths, targets, figures, restored, likeness, boxes, per_face)]
+    notes += estimate_notes(loaded, name, spec, files)
     label = f"inpaint with the mask {options.mask.name}" if options.mask is not None else spec.label()
     return RestoredFiles(name, spec, label, device, seconds, files, notes)
 
@@ -191,15 +192,16 @@ def check_finite(results: list[Restoration], paths: list[Path], checkpoint: str)
         )
 
 
-def face_likeness(results: list[Restoration], task: str) -> tuple[list[Likeness], list[tuple[Likeness, ...]]]:
+def face_likeness(results: list[Restoration], task: str,
+                  checkpoint: str | None = None) -> tuple[list[Likeness], list[tuple[Likeness, ...]]]:
     """Each restoration's face-likeness under the bundled celeba-prior (flowrestore.likeness), and
-    that of each face restored in face mode."""
+    that of each face restored in face mode; `checkpoint` names the solver."""
     from flowrestore.checkpoints import load
     from flowrestore.likeness import PRIOR, assess
 
     prior = load(PRIOR).model
-    whole = assess(prior, [r.image.rgb for r in results], task)
-    faces = assess(prior, [face.restored for r in results for face in r.faces], task)
+    whole = assess(prior, [r.image.rgb for r in results], task, checkpoint=checkpoint)
+    faces = assess(prior, [face.restored for r in results for face in r.faces], task, checkpoint=checkpoint)
     per_face, start = [], 0
     for r in results:
         per_face.append(tuple(faces[start : start + len(r.faces)]))

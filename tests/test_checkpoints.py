@@ -27,11 +27,12 @@ def test_top_level_registry_is_the_packaged_one():
     )
 
 
-def test_shipped_registry_lists_the_four_defaults_without_hub_entries():
+def test_shipped_registry_lists_the_defaults_and_the_noise_aware_denoiser_without_hub_entries():
     entries = load_registry()
-    assert list(entries) == ["celeba-prior", "glow-denoise", "glow-inpaint", "glow-deblur"]
+    assert list(entries) == ["celeba-prior", "glow-denoise", "glow-denoise-aware", "glow-inpaint", "glow-deblur"]
     assert entries["celeba-prior"].kind == "glow" and entries["celeba-prior"].task is None
-    assert entries["glow-denoise"].task["noise_sigma"] == 0.2
+    assert entries["glow-denoise"].task["noise_sigma"] == 0.2 and entries["glow-denoise"].sigma_range is None
+    assert entries["glow-denoise-aware"].sigma_range == (0.02, 0.3)
     assert entries["glow-inpaint"].task["box"] == 19
     assert entries["glow-deblur"].task["blur_sigma"] == 5
     for task in ("denoise", "inpaint", "deblur"):
@@ -39,6 +40,14 @@ def test_shipped_registry_lists_the_four_defaults_without_hub_entries():
     for entry in entries.values():
         assert entry.hub is None, "no entry may point at a hub repository that does not exist"
         assert entry.file == f"weights/{entry.name}.safetensors"
+
+
+def test_bundled_weights_are_stored_as_shipped_within_the_size_budget():
+    from flowrestore.serialization import read_metadata
+
+    files = [checkpoints.PACKAGE_DIR / e.file for e in load_registry().values()]
+    assert all(read_metadata(f).get("storage") == "int8" for f in files)  # flowrestore.shipping.pipeline.SHIPPED_DTYPE
+    assert sum(f.stat().st_size for f in files) < 20e6
 
 
 def test_shipped_tasks_are_valid_task_specs():

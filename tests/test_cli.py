@@ -86,7 +86,7 @@ def test_help_lists_the_choices_uncut_at_80_columns(command, names):
 
 
 @pytest.mark.parametrize("words, expected", [
-    ("benchmark --method glow", ["glow-map", "glow", "glow-est"]),
+    ("benchmark --method glow", ["glow-map", "glow", "glow-est", "glow-aware", "glow-aware-est"]),
     ("benchmark --experiment tab", ["table1", "table2", "table3", "table4"]),
     ("pretrain --preset c", ["compact"]),
     ("restore --device c", ["cpu", "cuda"]),
@@ -302,7 +302,7 @@ def test_every_command_takes_the_same_device_choices(tmp_path, run):
 def test_checkpoints_list_and_show(run):
     listed = run("checkpoints", "list", device=None)
     assert listed.exit_code == 0, listed.output
-    for name in ("celeba-prior", "glow-denoise", "glow-inpaint", "glow-deblur"):
+    for name in ("celeba-prior", "glow-denoise", "glow-denoise-aware", "glow-inpaint", "glow-deblur"):
         assert name in listed.stdout
     shown = run("checkpoints", "show", "glow-inpaint", device=None)
     assert shown.exit_code == 0, shown.output
@@ -312,8 +312,9 @@ def test_checkpoints_list_and_show(run):
     as_json = run("checkpoints", "list", "--json", device=None)
     assert as_json.exit_code == 0, as_json.output
     entries = json.loads(as_json.stdout)  # stdout is one JSON document
-    assert [e["name"] for e in entries] == ["celeba-prior", "glow-denoise", "glow-inpaint", "glow-deblur"]
-    assert entries[2] == fields
+    assert [e["name"] for e in entries] == ["celeba-prior", "glow-denoise", "glow-denoise-aware", "glow-inpaint",
+                                            "glow-deblur"]
+    assert entries[3] == fields
 
 
 def test_a_broken_registry_is_one_line_and_exit_1(tmp_path, run):
@@ -366,6 +367,19 @@ def test_restore_sigma_outside_the_trained_range_warns_and_nonsense_is_refused(t
         fails(run("restore", source, "-o", tmp_path / "x.png", "--sigma", bad, model="denoise-sigma"), "noise sigma")
     fixed = run("restore", source, "-o", tmp_path / "f.png", "--sigma", "0.1", model="denoise")
     assert fixed.exit_code == 0 and "one noise level it was trained for" in fixed.stderr
+    assert "--checkpoint glow-denoise-aware follows --sigma" in fixed.stderr
+
+
+def test_a_fixed_level_denoiser_reports_the_estimated_noise_and_points_to_the_noise_aware_model(tmp_path, run):
+    weak = run("restore", _noisy_face(tmp_path, 0.05, "weak.png"), "-o", tmp_path / "w.png", model="denoise")
+    assert weak.exit_code == 0, weak.output
+    assert "estimated noise sigma 0.0" in weak.stderr
+    assert "restores at sigma 0.2 whatever the noise, and the noise in weak.png is estimated" in weak.stderr
+    assert "--checkpoint glow-denoise-aware follows the noise level" in weak.stderr
+    near = run("restore", _noisy_face(tmp_path, 0.2, "near.png"), "-o", tmp_path / "n.png", model="denoise")
+    assert near.exit_code == 0, near.output
+    assert "estimated noise sigma" in near.stderr
+    assert "whatever the noise" not in near.stderr  # the model's own level: nothing to suggest
 
 
 def _registry(tmp_path, checkpoint_dir, rows):

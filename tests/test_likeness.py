@@ -78,3 +78,17 @@ def test_restore_notes_an_input_unlike_the_training_faces(tmp_path, checkpoint_d
     assert "face-likeness under celeba-prior" in done.stderr
     assert "note: flat.png looks unlike the faces the model knows (too simple" in done.stderr
     assert "1 unlike the training faces" in done.stderr
+
+
+def test_each_shipped_solver_has_its_limits_and_other_solvers_borrow_their_tasks():
+    from flowrestore.checkpoints import load_registry
+    from flowrestore.likeness import NO_LIMITS, limits_for
+
+    solvers = [e.name for e in load_registry().values() if e.kind == "solver"]
+    assert sorted(LIMITS) == sorted(solvers)
+    for name in solvers:
+        low, high, s_low, s_high = limits_for(name, "denoise")
+        assert low < high and s_low < s_high
+    assert limits_for("runs/mine/best.safetensors", "deblur") == LIMITS["glow-deblur"]
+    assert limits_for(None, "inpaint") == LIMITS["glow-inpaint"]
+    assert limits_for(None, "colourise") == NO_LIMITS

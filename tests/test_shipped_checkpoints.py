@@ -3,15 +3,18 @@
 import pytest
 
 from flowrestore.benchmark import BenchmarkConfig, run_benchmark
+from flowrestore.benchmark.methods import method_for_checkpoint
 from flowrestore.benchmark.report import summarize
 from flowrestore.checkpoints import list_checkpoints, resolve
 
 
-@pytest.mark.parametrize("task", ["denoise", "inpaint", "deblur"])
-def test_benchmark_reproduces_the_registry_psnr(task):
-    entry = {e.name: e for e in list_checkpoints()}[f"glow-{task}"]
-    config = BenchmarkConfig(experiment="table1", dataset="celeba", tasks=(task,), methods=("glow",), batch_size=64)
-    result = run_benchmark(config, {f"glow-{task}": resolve(f"glow-{task}", task=task)})
+@pytest.mark.parametrize("name", ["glow-denoise", "glow-denoise-aware", "glow-inpaint", "glow-deblur"])
+def test_benchmark_reproduces_the_registry_psnr(name):
+    entry = {e.name: e for e in list_checkpoints()}[name]
+    task = entry.task_name
+    method = method_for_checkpoint(name, task)
+    config = BenchmarkConfig(experiment="table1", dataset="celeba", tasks=(task,), methods=(method,), batch_size=64)
+    result = run_benchmark(config, {name: resolve(name, task=task)})
     (cell,) = summarize(result)
     assert cell.n == 489
     assert cell.psnr == pytest.approx(entry.metrics["psnr"], abs=0.05)

@@ -131,7 +131,7 @@ def test_pipeline_ships_only_what_beats_the_shipped_file_on_validation(tmp_path,
 def test_a_noise_conditioned_candidate_is_judged_over_the_sweep_and_ships_its_range(tmp_path):
     from cli_fixtures import save_tiny_conditioned
 
-    from flowrestore.shipping.pipeline import ScoreCache, decide, export_fp16
+    from flowrestore.shipping.pipeline import ScoreCache, decide, export_shipped
 
     root = _repository(tmp_path)
     data = tmp_path / "data"
@@ -139,7 +139,7 @@ def test_a_noise_conditioned_candidate_is_judged_over_the_sweep_and_ships_its_ra
     config = ShipConfig(root=root, data=data, state_root=tmp_path / "state", budget=0.0, margin=-1e9,
                         report_sets=(str(data / "val"), str(data / "val")))
     candidate = tmp_path / "candidate.safetensors"
-    export_fp16(save_tiny_conditioned(tmp_path / "fit.safetensors"), candidate, [{"device": "cpu", "seconds": 5}])
+    export_shipped(save_tiny_conditioned(tmp_path / "fit.safetensors"), candidate, [{"device": "cpu", "seconds": 5}])
     entry = load_registry(root / "flowrestore" / "checkpoints.toml")["glow-denoise"]
     with single_thread():
         decision = decide(entry, candidate, None, config, ScoreCache(tmp_path / "scores.json"), lambda e: None)
@@ -147,3 +147,34 @@ def test_a_noise_conditioned_candidate_is_judged_over_the_sweep_and_ships_its_ra
     shipped = load_registry(root / "flowrestore" / "checkpoints.toml")["glow-denoise"]
     assert shipped.sigma_range == (0.02, 0.3) and "val_sweep_psnr" in shipped.metrics
     assert shipped.metrics["compute"] == [{"device": "cpu", "seconds": 5}]
+
+
+def test_reship_fills_a_new_registry_entry_in_the_shipped_format(tmp_path):
+    from cli_fixtures import save_tiny_conditioned
+
+    from flowrestore.serialization import read_metadata
+    from flowrestore.shipping.pipeline import ScoreCache, reship
+
+    root = _repository(tmp_path)
+    registry = root / "flowrestore" / "checkpoints.toml"
+    head, rows = registry_file.read(registry)
+    rows.append({"name": "glow-denoise-aware", "kind": "solver", "architecture": "tiny",
+                 "task": {"task": "denoise", "noise_sigma": 0.2}, "file": "weights/aware.safetensors", "sha256": ""})
+    for path in (registry, root / "checkpoints.toml"):
+        path.write_text(registry_file.render(head, rows))
+    data = tmp_path / "data"
+    write_images(data / "val", 2, seed=1)
+    config = ShipConfig(root=root, data=data, state_root=tmp_path / "state", budget=0.0,
+                        report_sets=(str(data / "val"), str(data / "val")))
+    entry = load_registry(registry)["glow-denoise-aware"]
+    with single_thread():
+        decision = reship(entry, save_tiny_conditioned(tmp_path / "fit.safetensors"), config,
+                          ScoreCache(tmp_path / "scores.json"))
+    assert decision["event"] == "shipped" and decision["shipped"] is None, decision
+    assert decision["metric"] == "psnr (sweep mean)"
+    shipped = load_registry(registry)["glow-denoise-aware"]
+    weights = root / "flowrestore" / "weights" / "aware.safetensors"
+    assert shipped.sha256 == sha256(weights) and shipped.sigma_range == (0.02, 0.3)
+    assert read_metadata(weights)["storage"] == "int8"
+    assert shipped.metrics["val_sweep_psnr"] == pytest.approx(decision["candidate"], abs=1e-3)
+    assert load_registry(registry)["glow-denoise"].sha256 == sha256(root / "flowrestore" / "weights" / "denoise.safetensors")

@@ -88,10 +88,11 @@ EXPERIMENTS: dict[str, Experiment] = {
         ),
         Experiment(
             "denoise-sweep",
-            "Denoising at sigma 0.05-0.30 with the sigma = 0.2 models (conference version: 0.10-0.25)",
+            "Denoising at sigma 0.05-0.30: the sigma = 0.2 models and the noise-aware one (conference version: 0.10-0.25)",
             "celeba",
             tuple(_shifted(TaskSpec("denoise", noise_sigma=s)) for s in (0.05, 0.10, 0.15, 0.20, 0.25, 0.30)),
-            ("measurement", "tv", "nlm", "bm3d", "glow-map", "resnet", "unet", "glow", "glow-est"),
+            ("measurement", "tv", "nlm", "bm3d", "glow-map", "resnet", "unet", "glow", "glow-est", "glow-aware",
+             "glow-aware-est"),
         ),
     ]
 }

@@ -67,8 +67,23 @@ METHODS: dict[str, Method] = {
         Method("glow", "GLOW prox (proposed)", "learned", TASKS, "glow-{task}"),
         # The same checkpoint; a noise-conditioned one is told sigma (above) or estimates it here.
         Method("glow-est", "GLOW prox, sigma estimated", "learned", ("denoise",), "glow-{task}"),
+        # The registry's second denoiser, trained across sigma 0.02-0.30 (issue: noise-aware restoration).
+        Method("glow-aware", "GLOW prox, noise-aware", "learned", ("denoise",), "glow-{task}-aware"),
+        Method("glow-aware-est", "GLOW prox, noise-aware, sigma estimated", "learned", ("denoise",),
+               "glow-{task}-aware"),
     ]
 }
+ESTIMATING = ("glow-est", "glow-aware-est")  # rows that estimate sigma from each image instead of being told
+
+
+def method_for_checkpoint(checkpoint: str, task: str) -> str:
+    """The benchmark row that restores with registry entry `checkpoint` told sigma, e.g. "glow" for
+    glow-inpaint, "glow-aware" for glow-denoise-aware; UsageError if no row loads it."""
+    for method in METHODS.values():
+        if method.kind == "learned" and method.name not in ESTIMATING and task in method.tasks \
+                and checkpoint_name(method.name, task) == checkpoint:
+            return method.name
+    raise UsageError(f"no benchmark row restores {task} with the checkpoint {checkpoint!r}")
 
 
 def checkpoint_name(method: str, task: str) -> str | None:
@@ -158,6 +173,6 @@ def build(
             raise UsageError(f"checkpoint {ckpt_name} was trained for {spec.task}, not {setting.task}")
         if spec != trained:
             info["note"] = f"{ckpt_name} was trained at {spec.label()}, not {trained.label()}"
-    if name == "glow-est" and not noise_conditioned(ckpt.model):
+    if name in ESTIMATING and not noise_conditioned(ckpt.model):
         raise Unavailable(f"{ckpt_name} is not noise-conditioned, so it has no use for an estimated sigma")
-    return _no_grad(ckpt.model, setting.noise_sigma, estimate=name == "glow-est"), info
+    return _no_grad(ckpt.model, setting.noise_sigma, estimate=name in ESTIMATING), info

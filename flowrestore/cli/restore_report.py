@@ -75,7 +75,8 @@ def json_row(file) -> dict:
 
 
 def print_sigmas(files, say=info) -> None:
-    """The noise level each image was restored at, when a noise-conditioned model estimated it."""
+    """The noise level estimated in each image (no --sigma): the level a noise-conditioned model
+    restored at; for a fixed-level denoiser, for information (its run's notes say what it means)."""
     estimated = [(f.input, f.restoration.sigma) for f in files if f.restoration.sigma_estimated]
     if not estimated:
         return

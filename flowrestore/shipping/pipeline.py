@@ -1,7 +1,7 @@
 """Continue and ship: train each shipped model further, keep it only if validation improves.
 
 For every model, in rounds: train a slice of the budget (resuming its own run), score the
-run's best checkpoint as fp16 on the validation folder with the benchmark's protocol, and
+run's best checkpoint in the shipped format (int8 kernels, fp16 rest) on the validation folder with the benchmark's protocol, and
 compare it with the shipped file scored the same way. A better candidate is shipped in one
 transaction: its weights, both registry copies (sha256 and metrics, with test-set and anime
 numbers for the record) and the README's results table. The test set only reports.
@@ -26,7 +26,10 @@ from flowrestore.shipping.continuation import Slice, continue_model, record_ship
 from flowrestore.shipping.scores import Score, prior_score, solver_score
 from flowrestore.shipping.transaction import recover, replace_files
 
-MODELS = ("glow-denoise", "glow-inpaint", "glow-deblur", "celeba-prior")
+MODELS = ("glow-denoise", "glow-denoise-aware", "glow-inpaint", "glow-deblur", "celeba-prior")
+# The shipped format: convolution kernels as int8 with per-channel scales, the rest fp16
+# (flowrestore.quantization; its cost on validation is in docs/training.md, "Weight storage").
+SHIPPED_DTYPE = torch.int8
 # What trained the files shipped before the pipeline recorded compute in them (docs/training.md).
 LEGACY_COMPUTE = {
     "celeba-prior": [{"device": "NVIDIA H200", "seconds": 120}],
@@ -99,15 +102,15 @@ def _device_label(device: str) -> str:
 
 
 def _export(slice_: Slice, out: Path) -> None:
-    """The run's best checkpoint as fp16 with a compute ledger: the start file's plus this run's."""
+    """The run's best checkpoint in the shipped format with a compute ledger: the start file's plus this run's."""
     lineage = json.loads((slice_.run_dir / "lineage.json").read_text())
-    export_fp16(slice_.best_path, out, lineage.get("base_compute", []) + [
+    export_shipped(slice_.best_path, out, lineage.get("base_compute", []) + [
         {"device": s["device"], "seconds": s["seconds"]} for s in lineage.get("slices", [])
     ])
 
 
-def export_fp16(source: Path, out: Path, compute: list[dict] | None = None, note: str | None = None) -> None:
-    """`source` as the shipped format: fp16 weights, its metadata, and the compute ledger `compute`
+def export_shipped(source: Path, out: Path, compute: list[dict] | None = None, note: str | None = None) -> None:
+    """`source` in the shipped format (SHIPPED_DTYPE), its metadata, and the compute ledger `compute`
     (None: the one it records); `note` is kept as its history_note."""
     ckpt = load_model(source)
     extra = {k: v for k, v in ckpt.metadata.items() if k not in ("kind", "config", "format")}
@@ -115,7 +118,7 @@ def export_fp16(source: Path, out: Path, compute: list[dict] | None = None, note
         extra["compute"] = compute
     if note:
         extra["history_note"] = note
-    save_model(out, ckpt.model, extra=extra, dtype=torch.float16)
+    save_model(out, ckpt.model, extra=extra, dtype=SHIPPED_DTYPE)
 
 
 def _note_slice(slice_: Slice, shipped: Path) -> None:
@@ -185,14 +188,14 @@ def consider(entry: Entry, slice_: Slice, config: ShipConfig, cache: ScoreCache,
     """Score the slice's best checkpoint against the shipped file and ship it if better."""
     if slice_.best_path is None:
         return {"event": "kept", "name": entry.name, "why": "the run has no checkpoint yet"}
-    candidate = slice_.run_dir / "candidate-fp16.safetensors"
+    candidate = slice_.run_dir / "candidate.safetensors"
     _export(slice_, candidate)
     return decide(entry, candidate, slice_.run_dir, config, cache, emit)
 
 
 def decide(entry: Entry, candidate: Path, run_dir: Path | None, config: ShipConfig, cache: ScoreCache,
            emit: Event) -> dict:
-    """Score `candidate` (an fp16 file) against the shipped file on validation; ship it if better."""
+    """Score `candidate` (a file in the shipped format) against the shipped file on validation; ship it if better."""
     shipped = config.root / "flowrestore" / entry.file
     sweep = _sweep_protocol(entry, candidate)
     before = _score(entry, shipped, str(config.data / "val"), config, cache, config.val_limit, sweep)
@@ -204,7 +207,12 @@ def decide(entry: Entry, candidate: Path, run_dir: Path | None, config: ShipConf
     if config.dry_run:
         return {"event": "would ship", **decision}
     emit({"event": "scoring", "name": entry.name, "on": "test and anime sets (report only)"})
-    metrics = _metrics(entry, candidate, after, config, cache)
+    return {**decision, **_ship_scored(entry, candidate, after, sweep, run_dir, config, cache)}
+
+
+def _ship_scored(entry: Entry, candidate: Path, val: Score, sweep: bool, run_dir: Path | None, config: ShipConfig,
+                 cache: ScoreCache) -> dict:
+    metrics = _metrics(entry, candidate, val, config, cache)
     if sweep:
         metrics["val_sweep_psnr"] = metrics.pop("val_psnr")
         metrics["val_psnr"] = round(_score(entry, candidate, str(config.data / "val"), config, cache,
@@ -212,7 +220,27 @@ def decide(entry: Entry, candidate: Path, run_dir: Path | None, config: ShipConf
     sha = ship(entry, candidate, metrics, config)
     if run_dir is not None:
         record_shipped(run_dir, sha)
-    return {"event": "shipped", **decision, "sha256": sha, "test": metrics.get("psnr", metrics.get("test_bpd"))}
+    return {"event": "shipped", "sha256": sha, "test": metrics.get("psnr", metrics.get("test_bpd"))}
+
+
+def reship(entry: Entry, source: Path, config: ShipConfig, cache: ScoreCache, run_dir: Path | None = None) -> dict:
+    """Ship `source` under `entry` whatever it scores, in the shipped format with fresh metrics: for a
+    change of storage format, or a new registry entry (whose file may not exist yet). Its validation
+    score is reported beside the file it replaces, if any. `run_dir`: a pipeline run that may
+    continue from the new file."""
+    candidate = config.state_root / f"{entry.name}-reship.safetensors"
+    export_shipped(source, candidate, compute_of(entry.name, source))
+    sweep = _sweep_protocol(entry, candidate)
+    val = str(config.data / "val")
+    after = _score(entry, candidate, val, config, cache, config.val_limit, sweep)
+    shipped = config.root / "flowrestore" / entry.file
+    before = _score(entry, shipped, val, config, cache, config.val_limit, sweep) if shipped.exists() else None
+    decision = {"name": entry.name, "metric": after.metric + (" (sweep mean)" if sweep else ""),
+                "shipped": None if before is None else round(before.value, 4), "candidate": round(after.value, 4),
+                "images": after.images}
+    if config.dry_run:
+        return {"event": "would ship", **decision}
+    return {**decision, **_ship_scored(entry, candidate, after, sweep, run_dir, config, cache)}
 
 
 def run(config: ShipConfig, emit: Event = lambda e: None) -> list[dict]:

@@ -43,8 +43,12 @@ def table(rows: list[dict]) -> str:
         interval = f" ± {m['psnr_ci95']:.2f}" if "psnr_ci95" in m else ""
         anime = f"{m['anime_psnr']:.2f} dB" if "anime_psnr" in m else "–"
         val = f"{m['val_psnr']:.2f} dB" if "val_psnr" in m else "–"
+        label = TASK_LABEL[task]
+        if "sigma_range" in row:
+            low, high = row["sigma_range"]
+            label += f" (σ given; trained on σ {low:g}–{high:g})"
         lines.append(
-            f"| `{row['name']}` | {TASK_LABEL[task]} | {val} | **{test:.2f}{interval} dB** | {anime} | "
+            f"| `{row['name']}` | {label} | {val} | **{test:.2f}{interval} dB** | {anime} | "
             f"{paper:.2f} dB | {test - paper:+.2f} dB | {compute} |"
         )
     return "\n".join(lines)

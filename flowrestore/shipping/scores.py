@@ -9,6 +9,7 @@ import torch
 
 from flowrestore.benchmark.datasets import load_images
 from flowrestore.benchmark.harness import BenchmarkConfig, run_benchmark
+from flowrestore.benchmark.methods import method_for_checkpoint
 from flowrestore.benchmark.report import summarize
 from flowrestore.flow.glow import bits_per_dim
 from flowrestore.serialization import load_model
@@ -39,10 +40,11 @@ def solver_score(path: Path, name: str, task: str, dataset: str, device: str = "
     `sweep`: the mean over the denoising sweep's noise levels instead (0.05 to 0.30, each model
     given the level), the protocol for noise-conditioned denoisers.
     """
+    method = method_for_checkpoint(name, task)
     config = BenchmarkConfig(experiment="denoise-sweep" if sweep else "table1", dataset=dataset, tasks=(task,),
-                             methods=("glow",), limit=limit, device=device, batch_size=batch_size, examples=0)
+                             methods=(method,), limit=limit, device=device, batch_size=batch_size, examples=0)
     result = run_benchmark(config, checkpoints={name: Path(path)})
-    cells = [c for c in summarize(result) if c.method == "glow"]
+    cells = [c for c in summarize(result) if c.method == method]
     if not cells:
         raise RuntimeError(f"the benchmark did not run {path}: {'; '.join(result.notes)}")
     if len(cells) == 1:

@@ -96,7 +96,7 @@ def test_every_experiment_plans_its_grid():
     for name, experiment in EXPERIMENTS.items():
         planned = plan(BenchmarkConfig(experiment=name))
         assert planned.settings and planned.methods
-        assert all(n.split("-")[-1] in ("denoise", "inpaint", "deblur") or n == "celeba-prior"
+        assert all(n.split("-")[-1] in ("denoise", "inpaint", "deblur") or n in ("celeba-prior", "glow-denoise-aware")
                    for n in required_checkpoints(planned))
     assert plan(BenchmarkConfig(dataset="anime")).name == "table4"
     assert plan(BenchmarkConfig()).name == "table1"
@@ -154,3 +154,14 @@ def test_glow_map_is_opt_in_on_the_cpu(image_folder, checkpoints):
     assert any("--method glow-map" in n for n in default.notes)
     asked = run_benchmark(replace(base, methods=("glow-map",), map=replace(base.map, steps=1)), checkpoints)
     assert {r.method for r in asked.records} == {"glow-map"}
+
+
+def test_each_registry_denoiser_has_the_row_that_scores_it():
+    from flowrestore.benchmark.methods import method_for_checkpoint
+    from flowrestore.errors import UsageError
+
+    assert method_for_checkpoint("glow-denoise", "denoise") == "glow"
+    assert method_for_checkpoint("glow-denoise-aware", "denoise") == "glow-aware"
+    assert method_for_checkpoint("glow-deblur", "deblur") == "glow"
+    with pytest.raises(UsageError, match="no benchmark row"):
+        method_for_checkpoint("glow-denoise-aware", "deblur")
