@@ -213,3 +213,86 @@ def test_noise_conditioned_memory_saving_gradients_equal_plain_autograd(float64)
     for name, g in grads[False].items():
         assert (g - grads[True][name]).norm() / g.norm().clamp_min(1e-30) < 1e-8, name
         assert g.abs().sum() > 0, name
+
+
+def _levels(x, conditioned=False):
+    config = SolverConfig(folds=3, init_step_size=0.7, init_shrinkage=0.2, level_shrinkage=True,
+                          noise_conditioned=conditioned)
+    return UnrolledSolver.from_prior(_prior(x), config)
+
+
+def test_per_level_shrinkage_with_equal_levels_is_the_paper_scalar(float64):
+    x = torch.rand(2, 3, 8, 8)
+    y = measure(x, Denoise(), 0.2, seed=1)
+    scalar = UnrolledSolver.from_prior(_prior(x), SolverConfig(folds=3, init_step_size=0.7, init_shrinkage=0.2))
+    levels = _levels(x)
+    assert levels.shrinkage_raw.shape == (3, TINY.levels) and (levels.shrinkage > 0).all()
+    state = scalar.state_dict()
+    state["shrinkage_raw"] = state["shrinkage_raw"][:, None].expand(3, TINY.levels).clone()
+    levels.load_state_dict(state)
+    for train in (True, False):  # the invertible chain, and the folded inference flow
+        levels.train(train), scalar.train(train)
+        with torch.no_grad():
+            assert torch.allclose(levels(y, Denoise()), scalar(y, Denoise()), atol=1e-12)
+    with torch.no_grad():
+        levels.shrinkage_raw[:, -1] += 1.0  # more shrinkage on the coarsest level only
+        assert not torch.allclose(levels(y, Denoise()), scalar(y, Denoise()), atol=1e-6)
+
+
+def test_per_level_shrink_divides_each_level_by_its_own_factor_and_inverts(float64):
+    from flowrestore.solver.prox import Shrink
+
+    raw = torch.nn.Parameter(torch.tensor([[0.1, -0.5, 2.0]]))
+    state = (torch.randn(2, 6, 4, 4), torch.randn(2, 12, 2, 2), torch.randn(2, 24, 1, 1))
+    shrink = Shrink(raw, 0)
+    out = shrink.forward(state)
+    for z, shrunk, r in zip(state, out, raw[0]):
+        assert torch.allclose(shrunk, z / (1 + torch.nn.functional.softplus(r)))
+    assert all(torch.allclose(a, b) for a, b in zip(shrink.inverse(out), state))
+    with pytest.raises(ValueError, match="3 shrinkages for a latent of 2 levels"):
+        shrink.forward(state[:2])
+
+
+def test_per_level_memory_saving_gradients_equal_plain_autograd(float64):
+    x = torch.rand(2, 3, 8, 8)
+    y = measure(x, Denoise(), 0.1, seed=1)
+    solver = _levels(x, conditioned=True)
+    with torch.no_grad():
+        solver.shrinkage_raw.add_(0.3 * torch.randn_like(solver.shrinkage_raw))
+        solver.shrinkage_slope.fill_(0.4)
+    grads = {}
+    for saving in (False, True):
+        solver.memory_saving = saving
+        solver.zero_grad()
+        loss = ((solver(y, Denoise(), sigma=torch.tensor([0.08, 0.15])) - x) ** 2).sum()
+        loss.backward()
+        grads[saving] = {n: p.grad.clone() for n, p in solver.named_parameters() if p.grad is not None}
+    assert grads[True]["shrinkage_raw"].shape == (3, TINY.levels)
+    for name, g in grads[False].items():
+        assert (g - grads[True][name]).norm() / g.norm().clamp_min(1e-30) < 1e-8, name
+    mu, lam = solver.fold_parameters(solver.log_ratio(torch.tensor([0.05, 0.3]), 2, x))
+    assert mu.shape == (2, 3) and lam.shape == (2, 3, TINY.levels) and (lam > 0).all()
+    assert (lam[1] > lam[0]).all()  # a positive slope: more shrinkage at stronger noise, on every level
+
+
+def test_a_per_level_solver_round_trips_and_starts_from_a_scalar_checkpoint(tmp_path):
+    from cli_fixtures import save_tiny
+
+    from flowrestore.operators import TaskSpec
+    from flowrestore.training.finetune import FinetuneConfig, build_solver
+
+    scalar_path = save_tiny(tmp_path / "scalar.safetensors")
+    prior_path = tmp_path / "prior.safetensors"
+    save_model(prior_path, load_model(scalar_path).model.proxes[0].flow)
+    config = FinetuneConfig(train_dir=tmp_path, task=TaskSpec.default("denoise"), prior=prior_path,
+                            init_from=scalar_path, folds=2, level_shrinkage=True)
+    solver = build_solver(config).eval()
+    scalar = load_model(scalar_path).model.eval()
+    assert solver.shrinkage_raw.shape == (2, scalar.proxes[0].flow.config.levels)
+    y = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(solver(y, Denoise()), scalar(y, Denoise()), atol=1e-6)  # the same start
+    path = tmp_path / "levels.safetensors"
+    save_model(path, solver)
+    again = load_model(path).model
+    assert again.config.level_shrinkage and torch.equal(again.shrinkage_raw, solver.shrinkage_raw)

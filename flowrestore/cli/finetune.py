@@ -49,6 +49,11 @@ def finetune(
         typer.Option(min=0, help="Inpainting: shift half the training boxes by up to this many pixels each way "
                      "(the shipped model is tied to the centre box; docs/results/inpaint-position.md)."),
     ] = 0,
+    level_shrinkage: Annotated[
+        bool,
+        typer.Option("--level-shrinkage", help="One shrinkage lambda per fold and latent level instead of one per "
+                     "fold (an extension of the paper; docs/method.md)."),
+    ] = False,
     batch_size: lo.BatchSize = 16,
     epochs: lo.Epochs = None,
     max_steps: lo.MaxSteps = None,
@@ -83,7 +88,7 @@ def finetune(
         train_dir=data, val_dir=val, task=spec, out_dir=out or Path(f"runs/{prox}-{task}"), prox=prox,
         prior=prior_path, init_from=init_from, folds=folds, plug_and_play=plug_and_play, lr=lr,
         lr_scalars=lr_scalars, memory_saving=memory_saving, image_size=image_size, device=device, bf16=bf16,
-        box_jitter=box_jitter, loop=lo.loop_config(batch_size, epochs, max_steps, time_limit, eval_every, patience, seed),
+        box_jitter=box_jitter, level_shrinkage=level_shrinkage, loop=lo.loop_config(batch_size, epochs, max_steps, time_limit, eval_every, patience, seed),
     )
     console = Console()
     with TrainingProgress(console, f"finetune {spec.label()}") as progress:

@@ -88,6 +88,14 @@ def _prepare(run_dir: Path, shipped_sha: str) -> bool:
     return False
 
 
+def common_settings(recipe: Recipe, data: Path, run_dir: Path, seconds: float, device: str) -> dict:
+    """The stage settings every continued model shares: data, run folder, loop and device."""
+    loop = LoopConfig(batch_size=recipe.batch_size, time_limit=seconds, eval_every=recipe.eval_every,
+                      patience=1_000_000, seed=recipe.seed)
+    return dict(train_dir=data / "train", val_dir=data / "val", out_dir=run_dir, loop=loop, device=device,
+                bf16=recipe.bf16, val_limit=recipe.val_limit)
+
+
 def continue_model(entry: Entry, shipped: Path, prior: Path, data: Path, state_root: Path, seconds: float,
                    device: str, callback=None) -> Slice:
     """Train the model of registry `entry` (file `shipped`) for `seconds` more; `data` holds train/ and val/.
@@ -97,23 +105,28 @@ def continue_model(entry: Entry, shipped: Path, prior: Path, data: Path, state_r
     run_dir = Path(state_root) / entry.name
     resume = _prepare(run_dir, sha256_of(shipped))
     recipe = RECIPES[(device.split(":")[0], entry.kind)]
-    loop = LoopConfig(batch_size=recipe.batch_size, time_limit=seconds, eval_every=recipe.eval_every,
-                      patience=1_000_000, seed=recipe.seed)
-    common = dict(train_dir=data / "train", val_dir=data / "val", out_dir=run_dir, loop=loop, device=device,
-                  bf16=recipe.bf16, val_limit=recipe.val_limit)
+    common = common_settings(recipe, data, run_dir, seconds, device)
     start = None if resume else shipped  # a resumed run takes every weight from its state
     if entry.kind == "glow":
         result: LoopResult = pretrain(
             PretrainConfig(**common, init_from=start, lr=recipe.lr, warmup_steps=1), resume=resume, callback=callback
         )
     else:
-        meta = read_metadata(shipped)
-        options = dict(TASK_OPTIONS.get(entry.task_name, {}))
-        if "sigma_range" in meta:  # a noise-conditioned model goes on training across its range
-            options["sigma_range"] = tuple(meta["sigma_range"])
-        config = FinetuneConfig(**common, task=TaskSpec.default(entry.task_name), prior=prior, init_from=start,
-                                folds=meta["config"]["folds"], shrink_last=meta["config"]["shrink_last"],
-                                lr=recipe.lr, lr_scalars=recipe.lr_scalars, memory_saving=False, **options)
+        config = continuation_config(entry, shipped, prior, recipe, common, start)
         result = finetune(config, resume=resume, callback=callback)
     return Slice(entry.name, run_dir, result.best_path, result.step, result.seconds, device, resume,
                  result.stop_reason)
+
+
+def continuation_config(entry: Entry, shipped: Path, prior: Path, recipe: Recipe, common: dict,
+                        start: Path | None) -> FinetuneConfig:
+    """How a task model goes on training: its Table I task, the recipe, the task's options, and what
+    its file says of itself (folds, noise range, a shrinkage per level)."""
+    meta = read_metadata(shipped)
+    options = dict(TASK_OPTIONS.get(entry.task_name, {}))
+    if "sigma_range" in meta:  # a noise-conditioned model goes on training across its range
+        options["sigma_range"] = tuple(meta["sigma_range"])
+    return FinetuneConfig(**common, task=TaskSpec.default(entry.task_name), prior=prior, init_from=start,
+                          folds=meta["config"]["folds"], shrink_last=meta["config"]["shrink_last"],
+                          level_shrinkage=meta["config"].get("level_shrinkage", False),
+                          lr=recipe.lr, lr_scalars=recipe.lr_scalars, memory_saving=False, **options)

@@ -21,7 +21,9 @@ class Shrink:
     """z -> z / (1 + lambda) on every latent tensor (eq. 10); invertible for a fixed lambda.
 
     lambda = softplus(raw[fold]), or softplus(raw[fold] + slope[fold] * log_ratio) per image for a
-    noise-conditioned solver (log_ratio = log(sigma / sigma_ref), shape (B,)).
+    noise-conditioned solver (log_ratio = log(sigma / sigma_ref), shape (B,)). With one lambda per
+    latent level (raw of shape (K, L), an extension of the paper), level l's tensor z_l is divided
+    by its own 1 + lambda_{k,l}.
     """
 
     def __init__(self, shrinkage_raw: nn.Parameter, fold: int, slope: nn.Parameter | None = None,
@@ -31,19 +33,26 @@ class Shrink:
         self.slope = slope
         self.log_ratio = log_ratio
 
-    def factor(self) -> Tensor:
+    def _factor(self, raw: Tensor) -> Tensor:
         if self.slope is None:
-            return 1 + nn.functional.softplus(self.raw[self.fold])
-        lam = nn.functional.softplus(self.raw[self.fold] + self.slope[self.fold] * self.log_ratio)
+            return 1 + nn.functional.softplus(raw)
+        lam = nn.functional.softplus(raw + self.slope[self.fold] * self.log_ratio)
         return (1 + lam)[:, None, None, None]
 
+    def factors(self, levels: int) -> list[Tensor]:
+        """1 + lambda for each of the latent's `levels` tensors (one shared value without per-level lambda)."""
+        raw = self.raw[self.fold]
+        if raw.dim() == 0:
+            return [self._factor(raw)] * levels
+        if raw.shape[0] != levels:
+            raise ValueError(f"{raw.shape[0]} shrinkages for a latent of {levels} levels")
+        return [self._factor(r) for r in raw]
+
     def forward(self, state: State) -> State:
-        f = self.factor()
-        return tuple(z / f for z in state)
+        return tuple(z / f for z, f in zip(state, self.factors(len(state))))
 
     def inverse(self, state: State) -> State:
-        f = self.factor()
-        return tuple(z * f for z in state)
+        return tuple(z * f for z, f in zip(state, self.factors(len(state))))
 
     def parameters(self) -> list[nn.Parameter]:
         return [self.raw] if self.slope is None else [self.raw, self.slope]
@@ -70,8 +79,9 @@ class FlowProx(nn.Module):
         if not (self.training or torch.is_grad_enabled()):
             folded = inference_flow(self.flow)  # None until ActNorm is initialised
             if folded is not None:
-                factor = shrink.factor() if shrink is not None else 1
-                return folded.decode(tuple(z.div_(factor) for z in folded.encode(x_tilde)))
+                z = folded.encode(x_tilde)
+                factors = shrink.factors(len(z)) if shrink is not None else [1] * len(z)
+                return folded.decode(tuple(zi.div_(f) for zi, f in zip(z, factors)))
         ops = self.ops(shrink)
         if memory_saving and torch.is_grad_enabled():
             return invertible_chain(ops, x_tilde)

@@ -45,12 +45,15 @@ class SolverConfig:
     init_shrinkage: float = 0.05
     noise_conditioned: bool = False  # mu_k and lambda_k depend on the noise level (docs/method.md, extension)
     reference_sigma: float = 0.2  # the noise level at which the conditioned parameters equal the plain ones
+    level_shrinkage: bool = False  # one lambda per fold and latent level instead of per fold (docs/method.md, extension)
 
     def __post_init__(self) -> None:
         if self.folds < 1:
             raise UsageError(f"the solver needs at least one fold, got {self.folds}")
         if isinstance(self.prox_config, dict):
             object.__setattr__(self, "prox_config", prox_config_from_dict(self.prox, self.prox_config))
+        if self.level_shrinkage and self.prox != "glow":
+            raise UsageError("a shrinkage per latent level needs the GLOW prox")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -72,7 +75,8 @@ class UnrolledSolver(nn.Module):
         n = 1 if config.tied else config.folds
         self.proxes = nn.ModuleList(build_prox(config.prox, config.prox_config) for _ in range(n))
         self.step_size_raw = nn.Parameter(torch.full((config.folds,), _inverse_softplus(config.init_step_size)))
-        self.shrinkage_raw = nn.Parameter(torch.full((config.folds,), _inverse_softplus(config.init_shrinkage)))
+        shape = (config.folds, config.prox_config.levels) if config.level_shrinkage else (config.folds,)
+        self.shrinkage_raw = nn.Parameter(torch.full(shape, _inverse_softplus(config.init_shrinkage)))
         if config.prox != "glow":
             self.shrinkage_raw.requires_grad_(False)
         if config.noise_conditioned:
@@ -100,7 +104,7 @@ class UnrolledSolver(nn.Module):
 
     @property
     def shrinkage(self) -> Tensor:
-        """lambda_k > 0, shape (K,)."""
+        """lambda_k > 0, shape (K,); with level_shrinkage lambda_{k,l}, shape (K, L)."""
         return nn.functional.softplus(self.shrinkage_raw)
 
     def log_ratio(self, sigma, batch: int, like: Tensor) -> Tensor | None:
@@ -115,12 +119,16 @@ class UnrolledSolver(nn.Module):
         return torch.log(sigma / self.config.reference_sigma)
 
     def fold_parameters(self, log_ratio: Tensor | None) -> tuple[Tensor, Tensor]:
-        """(mu, lambda) per image and fold, shape (B, K); (1, K) without conditioning."""
+        """(mu, lambda) per image and fold, shape (B, K); (1, K) without conditioning. With
+        level_shrinkage, lambda has a last dimension of levels: (B or 1, K, L)."""
         if log_ratio is None:
             return self.step_size[None], self.shrinkage[None]
         t = log_ratio[:, None]
+        slope = self.shrinkage_slope * t  # (B, K)
+        if self.config.level_shrinkage:
+            slope = slope[..., None]  # one slope per fold, shared by its levels
         return (nn.functional.softplus(self.step_size_raw + self.step_size_slope * t),
-                nn.functional.softplus(self.shrinkage_raw + self.shrinkage_slope * t))
+                nn.functional.softplus(self.shrinkage_raw + slope))
 
     @property
     def size_multiple(self) -> int:

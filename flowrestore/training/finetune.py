@@ -45,6 +45,7 @@ class FinetuneConfig(StageConfig):
     sigma_range: tuple[float, float] | None = None  # train one noise-conditioned model on sigma ~ U(range)
     trainable: str = "all"  # "all", "fold-parameters" (mu, lambda and slopes), "slopes" (only the sigma slopes)
     box_jitter: int = 0  # inpainting: half the training boxes shifted by up to this many pixels each way
+    level_shrinkage: bool = False  # one lambda per fold and latent level (an extension; docs/method.md)
     memory_saving: bool = True
     resnet: ResNetConfig = field(default_factory=ResNetConfig)
     unet: UNetConfig = field(default_factory=UNetConfig)
@@ -84,6 +85,7 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
         init_step_size=INITIAL_STEP_SIZE[config.task.task],
         init_shrinkage=config.init_shrinkage,
         noise_conditioned=config.sigma_range is not None,
+        level_shrinkage=config.level_shrinkage,
         reference_sigma=config.task.noise_sigma or 0.2,
     )
     if config.prox == "glow":
@@ -105,10 +107,17 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
             raise CheckpointError(f"{config.init_from} is not a {config.prox}-prox solver checkpoint")
         initial = dict(init_step_size=solver.config.init_step_size, init_shrinkage=solver.config.init_shrinkage,
                        noise_conditioned=solver.config.noise_conditioned,
-                       reference_sigma=solver.config.reference_sigma)
+                       reference_sigma=solver.config.reference_sigma, level_shrinkage=solver.config.level_shrinkage)
         if replace(start.config, **initial) == solver.config:
-            # continue a run: flows, mu and lambda (a plain start leaves a conditioned model's slopes at 0)
-            missing, unexpected = solver.load_state_dict(start.state_dict(), strict=False)
+            # continue a run: flows, mu and lambda (a plain start leaves a conditioned model's slopes at 0;
+            # a fold's one lambda becomes the start of each of its levels' lambdas)
+            state = start.state_dict()
+            if state["shrinkage_raw"].dim() == 1 and solver.config.level_shrinkage:
+                state["shrinkage_raw"] = state["shrinkage_raw"][:, None].expand_as(solver.shrinkage_raw).clone()
+            if state["shrinkage_raw"].shape != solver.shrinkage_raw.shape:
+                raise CheckpointError(f"{config.init_from} has a shrinkage per latent level; continue it with "
+                                      "--level-shrinkage")
+            missing, unexpected = solver.load_state_dict(state, strict=False)
             if unexpected or set(missing) - {"step_size_slope", "shrinkage_slope"}:
                 raise CheckpointError(f"{config.init_from} does not fit this solver ({unexpected or missing})")
         else:
@@ -218,7 +227,7 @@ class FinetuneObjective(ImageObjective):
             "val_psnr": float(torch.cat(psnr).mean()),
             "val_mse": float(torch.cat(mse).mean()),
             "step_size": [round(float(v), 5) for v in self.model.step_size],
-            "shrinkage": [round(float(v), 5) for v in self.model.shrinkage],
+            "shrinkage": [round(float(v), 5) for v in self.model.shrinkage.flatten()],
         }
 
     def extra_metadata(self) -> dict:
