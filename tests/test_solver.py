@@ -198,10 +198,8 @@ def test_fold_parameters_are_positive_and_monotone_in_sigma(float64, slopes):
     assert torch.allclose(mu[3], mu_ref[0]) and torch.allclose(lam[3], lam_ref[0])
 
 
-def test_noise_conditioned_memory_saving_gradients_equal_plain_autograd(float64):
-    x = torch.rand(2, 3, 8, 8)
-    y = measure(x, Denoise(), 0.1, seed=1)
-    solver = _conditioned(x, slopes=(0.2, 0.4))
+def _conditioned_grads(solver, y, x) -> dict:
+    """{memory_saving: {parameter name: gradient}} of a summed squared error at two noise levels."""
     grads = {}
     for saving in (False, True):
         solver.memory_saving = saving
@@ -209,6 +207,14 @@ def test_noise_conditioned_memory_saving_gradients_equal_plain_autograd(float64)
         loss = ((solver(y, Denoise(), sigma=torch.tensor([0.08, 0.15])) - x) ** 2).sum()
         loss.backward()
         grads[saving] = {n: p.grad.clone() for n, p in solver.named_parameters() if p.grad is not None}
+    return grads
+
+
+def test_noise_conditioned_memory_saving_gradients_equal_plain_autograd(float64):
+    x = torch.rand(2, 3, 8, 8)
+    y = measure(x, Denoise(), 0.1, seed=1)
+    solver = _conditioned(x, slopes=(0.2, 0.4))
+    grads = _conditioned_grads(solver, y, x)
     assert grads[True].keys() == grads[False].keys() >= {"step_size_slope", "shrinkage_slope"}
     for name, g in grads[False].items():
         assert (g - grads[True][name]).norm() / g.norm().clamp_min(1e-30) < 1e-8, name
@@ -260,13 +266,7 @@ def test_per_level_memory_saving_gradients_equal_plain_autograd(float64):
     with torch.no_grad():
         solver.shrinkage_raw.add_(0.3 * torch.randn_like(solver.shrinkage_raw))
         solver.shrinkage_slope.fill_(0.4)
-    grads = {}
-    for saving in (False, True):
-        solver.memory_saving = saving
-        solver.zero_grad()
-        loss = ((solver(y, Denoise(), sigma=torch.tensor([0.08, 0.15])) - x) ** 2).sum()
-        loss.backward()
-        grads[saving] = {n: p.grad.clone() for n, p in solver.named_parameters() if p.grad is not None}
+    grads = _conditioned_grads(solver, y, x)
     assert grads[True]["shrinkage_raw"].shape == (3, TINY.levels)
     for name, g in grads[False].items():
         assert (g - grads[True][name]).norm() / g.norm().clamp_min(1e-30) < 1e-8, name
