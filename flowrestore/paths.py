@@ -17,7 +17,8 @@ import os
 from pathlib import Path
 
 from flowrestore.errors import ImageNotFoundError, ImageWriteError
-from flowrestore.imageio import FORMATS, output_format
+from flowrestore.image_writing import output_format
+from flowrestore.imageio import FORMATS
 
 RESTORED_SUFFIX = "_restored"
 COMPARE_SUFFIX = "_compare"

@@ -83,8 +83,8 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     from flowrestore.imageio import read_mask
     from flowrestore.operators import image_seed
     from flowrestore.paths import comparison_paths, expand_inputs, plan_outputs
-    from flowrestore.restore_notes import estimate_notes, model_notes
     from flowrestore.restore import restore_images
+    from flowrestore.restore_notes import estimate_notes, model_notes
 
     check_options(options)
     paths = expand_inputs(list(options.inputs))
@@ -168,7 +168,8 @@ def tiling_for(options: RestoreOptions, spec: TaskSpec | None) -> Tiling:
 def read_inputs(paths: list[Path], targets: list[Path]) -> list[ImageData]:
     """Every input decoded, after its size is checked; every unreadable one is named at once,
     and every target is checked writable before anything is restored."""
-    from flowrestore.imageio import check_writable, image_size, read_each, read_image
+    from flowrestore.image_writing import check_writable
+    from flowrestore.imageio import image_size, read_each, read_image
     from flowrestore.resources import check_pixels
 
     for path in paths:  # before decoding anything: a decoded image costs 12 bytes a pixel
@@ -212,7 +213,7 @@ def face_likeness(results: list[Restoration], task: str,
 def write_all(results: list[Restoration], targets: list[Path], figures: list[Path | None], force: bool) -> None:
     """Write every output; if one cannot be written (e.g. it appeared meanwhile), stop and say
     which were written before it."""
-    from flowrestore.imageio import write_image, write_rgb
+    from flowrestore.image_writing import write_image, write_rgb
 
     written: list[Path] = []
     try:

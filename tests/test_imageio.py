@@ -15,7 +15,9 @@ from flowrestore.errors import (
     NotAnImageError,
     TruncatedImageError,
 )
-from flowrestore.imageio import read_image, read_mask, write_image as save, write_rgb
+from flowrestore.image_writing import write_image as save
+from flowrestore.image_writing import write_rgb
+from flowrestore.imageio import read_image, read_mask
 
 
 def _round_trip(tmp_path, name, array, **save_options):

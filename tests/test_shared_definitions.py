@@ -64,7 +64,7 @@ def test_file_io_and_the_registry_import_no_model_code():
     code = (
         "import sys\nimport flowrestore.tasks, flowrestore.checkpoints, flowrestore.files\n"
         "print('torch' in sys.modules)\n"
-        "import flowrestore.imageio, flowrestore.paths\n"
+        "import flowrestore.imageio, flowrestore.image_writing, flowrestore.paths\n"
         "print(sorted(m for m in ('flowrestore.serialization', 'flowrestore.flow.glow', "
         "'flowrestore.solver.unrolled') if m in sys.modules))"
     )

@@ -38,7 +38,7 @@ def draw_frames(rgb: Tensor, faces: Sequence) -> Tensor:
 def write_frames(results: Sequence, paths: Sequence, force: bool) -> None:
     """<name>_faces.png for restore --show-faces: each restoration's measurement with its faces'
     frames drawn (flowrestore.restore.Restoration; a None path writes nothing)."""
-    from flowrestore.imageio import write_rgb
+    from flowrestore.image_writing import write_rgb
 
     for result, path in zip(results, paths):
         if path is not None:
