@@ -65,6 +65,8 @@ def save_model(path: Path, model: nn.Module, extra: dict | None = None, dtype: t
         meta["storage"] = "int8"
     else:
         tensors = _state_tensors(model, dtype)
+        if dtype == torch.float16:
+            meta["storage"] = "float16"
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"flowrestore": json.dumps(meta)}))
 
 

@@ -36,8 +36,10 @@ def main() -> None:
     shipped = ROOT / "flowrestore" / entry.file
     args.state.mkdir(parents=True, exist_ok=True)
     candidate = args.state / f"{args.name}-candidate.safetensors"
-    export_shipped(args.candidate, candidate,
-                compute_of(args.name, shipped) + [{"device": args.device_label, "seconds": args.seconds}])
+    storage = export_shipped(args.candidate, candidate,
+                             compute_of(args.name, shipped) + [{"device": args.device_label, "seconds": args.seconds}],
+                             probe=args.data / "val")
+    print(f"stored as {storage}")
     decision = decide(entry, candidate, None, config, ScoreCache(args.state / "scores.json"), print)
     print(json.dumps(decision))
 

@@ -178,3 +178,35 @@ def test_reship_fills_a_new_registry_entry_in_the_shipped_format(tmp_path):
     assert read_metadata(weights)["storage"] == "int8"
     assert shipped.metrics["val_sweep_psnr"] == pytest.approx(decision["candidate"], abs=1e-3)
     assert load_registry(registry)["glow-denoise"].sha256 == sha256(root / "flowrestore" / "weights" / "denoise.safetensors")
+
+
+@pytest.mark.parametrize("needed, stored", [(-float("inf"), "int8"), (float("inf"), "float16")])
+def test_a_task_model_falls_back_to_fp16_when_int8_changes_its_restorations(tmp_path, monkeypatch, needed, stored):
+    from flowrestore.serialization import load_model, read_metadata
+    from flowrestore.shipping import storage
+
+    monkeypatch.setattr(storage, "AGREEMENT_DB", needed)
+    source = save_tiny(tmp_path / "fit.safetensors")
+    write_images(tmp_path / "val", 2, seed=1)
+    out = tmp_path / "out.safetensors"
+    with single_thread():
+        assert storage.save_shipped(out, load_model(source), {"task": read_metadata(source)["task"]},
+                                    tmp_path / "val") == stored
+    assert read_metadata(out)["storage"] == stored
+
+
+def test_agreement_is_infinite_for_the_same_model_and_finite_for_a_changed_one(tmp_path):
+    import torch
+
+    from flowrestore.operators import TaskSpec
+    from flowrestore.serialization import load_model
+    from flowrestore.shipping.storage import agreement
+
+    model = load_model(save_tiny(tmp_path / "a.safetensors")).model
+    other = load_model(tmp_path / "a.safetensors").model
+    with torch.no_grad():
+        other.step_size_raw.add_(0.5)
+    images = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    with single_thread():
+        assert agreement(model, model, TaskSpec.default("denoise"), images) == float("inf")
+        assert 0 < agreement(model, other, TaskSpec.default("denoise"), images) < 100

@@ -24,12 +24,13 @@ from flowrestore.serialization import load_model, read_metadata, save_model
 from flowrestore.shipping import readme, registry_file
 from flowrestore.shipping.continuation import Slice, continue_model, record_shipped
 from flowrestore.shipping.scores import Score, prior_score, solver_score
+from flowrestore.shipping.storage import save_shipped
 from flowrestore.shipping.transaction import recover, replace_files
 
 MODELS = ("glow-denoise", "glow-denoise-aware", "glow-inpaint", "glow-deblur", "celeba-prior")
-# The shipped format: convolution kernels as int8 with per-channel scales, the rest fp16
-# (flowrestore.quantization; its cost on validation is in docs/training.md, "Weight storage").
-SHIPPED_DTYPE = torch.int8
+# The shipped format: convolution kernels as int8 with per-channel scales, the rest fp16, unless
+# that changes a task model's restorations (flowrestore.shipping.storage; docs/training.md,
+# "Weight storage").
 # What trained the files shipped before the pipeline recorded compute in them (docs/training.md).
 LEGACY_COMPUTE = {
     "celeba-prior": [{"device": "NVIDIA H200", "seconds": 120}],
@@ -101,24 +102,27 @@ def _device_label(device: str) -> str:
     return torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else "cpu"
 
 
-def _export(slice_: Slice, out: Path) -> None:
+def _export(slice_: Slice, out: Path, probe: Path) -> None:
     """The run's best checkpoint in the shipped format with a compute ledger: the start file's plus this run's."""
     lineage = json.loads((slice_.run_dir / "lineage.json").read_text())
     export_shipped(slice_.best_path, out, lineage.get("base_compute", []) + [
         {"device": s["device"], "seconds": s["seconds"]} for s in lineage.get("slices", [])
-    ])
+    ], probe=probe)
 
 
-def export_shipped(source: Path, out: Path, compute: list[dict] | None = None, note: str | None = None) -> None:
-    """`source` in the shipped format (SHIPPED_DTYPE), its metadata, and the compute ledger `compute`
-    (None: the one it records); `note` is kept as its history_note."""
+def export_shipped(source: Path, out: Path, compute: list[dict] | None = None, note: str | None = None,
+                   probe: Path | None = None) -> str:
+    """`source` in the shipped format, its metadata, and the compute ledger `compute` (None: the one
+    it records); `note` is kept as its history_note. int8 kernels, or fp16 for a task model whose
+    restorations of the faces in `probe` int8 would change (flowrestore.shipping.storage); returns
+    which."""
     ckpt = load_model(source)
-    extra = {k: v for k, v in ckpt.metadata.items() if k not in ("kind", "config", "format")}
+    extra = {k: v for k, v in ckpt.metadata.items() if k not in ("kind", "config", "format", "storage")}
     if compute is not None:
         extra["compute"] = compute
     if note:
         extra["history_note"] = note
-    save_model(out, ckpt.model, extra=extra, dtype=SHIPPED_DTYPE)
+    return save_shipped(out, ckpt, extra, probe)
 
 
 def _note_slice(slice_: Slice, shipped: Path) -> None:
@@ -189,7 +193,7 @@ def consider(entry: Entry, slice_: Slice, config: ShipConfig, cache: ScoreCache,
     if slice_.best_path is None:
         return {"event": "kept", "name": entry.name, "why": "the run has no checkpoint yet"}
     candidate = slice_.run_dir / "candidate.safetensors"
-    _export(slice_, candidate)
+    _export(slice_, candidate, config.data / "val")
     return decide(entry, candidate, slice_.run_dir, config, cache, emit)
 
 
@@ -229,7 +233,7 @@ def reship(entry: Entry, source: Path, config: ShipConfig, cache: ScoreCache, ru
     score is reported beside the file it replaces, if any. `run_dir`: a pipeline run that may
     continue from the new file."""
     candidate = config.state_root / f"{entry.name}-reship.safetensors"
-    export_shipped(source, candidate, compute_of(entry.name, source))
+    export_shipped(source, candidate, compute_of(entry.name, source), probe=config.data / "val")
     sweep = _sweep_protocol(entry, candidate)
     val = str(config.data / "val")
     after = _score(entry, candidate, val, config, cache, config.val_limit, sweep)

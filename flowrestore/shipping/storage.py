@@ -1,0 +1,50 @@
+"""Which precision a shipped file is stored in: int8 kernels where they keep the restorations, else fp16.
+
+int8 kernels (flowrestore.quantization) cost at most 0.01 dB on the files first stored so, but a
+denoiser trained further lost 1.2 dB to them (docs/training.md, "Weight storage"): how much a
+model tolerates rounding is a property of the weights, not of the format. So each task model is
+tried: its int8 restorations of the first validation faces, measured as the benchmark measures
+them, must agree with its fp32 ones to within AGREEMENT_DB of PSNR, or the file is stored as fp16.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from flowrestore.metrics import psnr
+from flowrestore.operators import TaskSpec
+from flowrestore.serialization import Checkpoint, load_model, save_model
+
+AGREEMENT_DB = 45.0  # int8 vs fp32 restorations; 0.01 dB of benchmark PSNR corresponds to ~50 dB here
+PROBE_IMAGES = 16
+
+
+def agreement(exact: nn.Module, rounded: nn.Module, task: TaskSpec, images: torch.Tensor) -> float:
+    """Mean PSNR (dB) between the two models' restorations of `images` measured by `task`."""
+    from flowrestore.solving import noise_conditioned, simulate, solve
+
+    y = simulate(images, task, None, list(range(images.shape[0])))
+    sigma = task.noise_sigma if noise_conditioned(exact) else None
+    with torch.no_grad():
+        a = solve(exact.eval(), y, task, sigma=sigma)
+        b = solve(rounded.eval(), y, task, sigma=sigma)
+    return float(sum(psnr(a[i], b[i]) for i in range(a.shape[0])) / a.shape[0])
+
+
+def save_shipped(out: Path, ckpt: Checkpoint, extra: dict, probe: Path | None) -> str:
+    """Write `ckpt` to `out` as int8 kernels, or as fp16 when a task model's restorations of the
+    faces in `probe` (a folder) change too much; returns "int8" or "float16"."""
+    save_model(out, ckpt.model, extra=extra, dtype=torch.int8)
+    if probe is None or ckpt.kind != "solver":
+        return "int8"
+    from flowrestore.benchmark.datasets import load_images
+
+    images = load_images(str(probe), PROBE_IMAGES).images
+    task = TaskSpec.from_dict(ckpt.metadata["task"])
+    if agreement(ckpt.model, load_model(out).model, task, images) >= AGREEMENT_DB:
+        return "int8"
+    save_model(out, ckpt.model, extra=extra, dtype=torch.float16)
+    return "float16"
