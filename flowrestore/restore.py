@@ -166,12 +166,12 @@ def _noise_levels(model: nn.Module, y: Tensor, task: TaskSpec, sigma: float | No
         return torch.full((y.shape[0],), float(sigma)), False
     if degrade:
         return torch.full((y.shape[0],), task.noise_sigma), False
-    if noise_conditioned(model):
-        return estimate_sigma(y.cpu()).clamp_min(1e-3), True
-    try:  # only reported: an image too small to estimate from is restored all the same
+    try:
         return estimate_sigma(y.cpu()).clamp_min(1e-3), True
     except UsageError:
-        return None, False
+        if noise_conditioned(model):
+            raise
+        return None, False  # only reported: an image too small to estimate from is restored all the same
 
 
 def _result(image: ImageData, x_hat: Tensor, y: Tensor, degrade: bool, compare: bool) -> Restoration:

@@ -1,7 +1,7 @@
 """Models to and from safetensors files whose metadata rebuilds the model without other input.
 
-A file holds the weights (fp32, fp16, or int8 with per-row scales for the large tensors and fp16
-for the rest: flowrestore.quantization) and one metadata entry, "flowrestore", a JSON
+A file holds the weights (fp32, fp16, or convolution kernels as int8 with per-channel scales and
+the rest fp16: flowrestore.quantization) and one metadata entry, "flowrestore", a JSON
 object: {"kind": "glow" | "solver", "config": ..., "format": 1, ...extra} where extra
 carries the task, training configuration and metrics. Loading is strict and never
 unpickles anything. Writes are atomic: a temporary file in the same folder, then a rename.
@@ -57,7 +57,7 @@ def save_model(path: Path, model: nn.Module, extra: dict | None = None, dtype: t
     """Write `model` and its configuration (plus `extra` metadata) to a safetensors file.
 
     `dtype`: None keeps the model's, torch.float16 halves every floating tensor, torch.int8 stores
-    the large weight tensors as int8 with per-row scales and the rest as fp16."""
+    the convolution kernels as int8 with per-channel scales and the rest as fp16."""
     meta = {"format": FORMAT, "kind": model_kind(model), "config": model.config.to_dict(), **(extra or {})}
     if dtype == torch.int8:
         tensors = quantize(_state_tensors(model, torch.float32))

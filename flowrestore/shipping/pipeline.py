@@ -1,8 +1,8 @@
 """Continue and ship: train each shipped model further, keep it only if validation improves.
 
 For every model, in rounds: train a slice of the budget (resuming its own run), score the
-run's best checkpoint in the shipped format (int8 kernels, fp16 rest) on the validation folder with the benchmark's protocol, and
-compare it with the shipped file scored the same way. A better candidate is shipped in one
+run's best checkpoint in the shipped format (flowrestore.shipping.storage) on the validation
+folder with the benchmark's protocol, and compare it with the shipped file scored the same way. A better candidate is shipped in one
 transaction: its weights, both registry copies (sha256 and metrics, with test-set and anime
 numbers for the record) and the README's results table. The test set only reports.
 """
@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 
 from flowrestore.checkpoints import Entry, load_registry, sha256_of
-from flowrestore.serialization import load_model, read_metadata, save_model
+from flowrestore.serialization import load_model, read_metadata
 from flowrestore.shipping import readme, registry_file
 from flowrestore.shipping.continuation import Slice, continue_model, record_shipped
 from flowrestore.shipping.scores import Score, prior_score, solver_score
@@ -28,9 +28,6 @@ from flowrestore.shipping.storage import save_shipped
 from flowrestore.shipping.transaction import recover, replace_files
 
 MODELS = ("glow-denoise", "glow-denoise-aware", "glow-inpaint", "glow-deblur", "celeba-prior")
-# The shipped format: convolution kernels as int8 with per-channel scales, the rest fp16, unless
-# that changes a task model's restorations (flowrestore.shipping.storage; docs/training.md,
-# "Weight storage").
 # What trained the files shipped before the pipeline recorded compute in them (docs/training.md).
 LEGACY_COMPUTE = {
     "celeba-prior": [{"device": "NVIDIA H200", "seconds": 120}],
@@ -204,14 +201,20 @@ def decide(entry: Entry, candidate: Path, run_dir: Path | None, config: ShipConf
     sweep = _sweep_protocol(entry, candidate)
     before = _score(entry, shipped, str(config.data / "val"), config, cache, config.val_limit, sweep)
     after = _score(entry, candidate, str(config.data / "val"), config, cache, config.val_limit, sweep)
-    decision = {"name": entry.name, "metric": after.metric + (" (sweep mean)" if sweep else ""),
-                "shipped": round(before.value, 4), "candidate": round(after.value, 4), "images": after.images}
+    decision = _decision(entry, before, after, sweep)
     if not after.better_than(before, config.margin):
         return {"event": "kept", **decision}
     if config.dry_run:
         return {"event": "would ship", **decision}
     emit({"event": "scoring", "name": entry.name, "on": "test and anime sets (report only)"})
     return {**decision, **_ship_scored(entry, candidate, after, sweep, run_dir, config, cache)}
+
+
+def _decision(entry: Entry, before: Score | None, after: Score, sweep: bool) -> dict:
+    """What a shipping decision reports: the shipped file's and the candidate's validation scores."""
+    return {"name": entry.name, "metric": after.metric + (" (sweep mean)" if sweep else ""),
+            "shipped": None if before is None else round(before.value, 4), "candidate": round(after.value, 4),
+            "images": after.images}
 
 
 def _ship_scored(entry: Entry, candidate: Path, val: Score, sweep: bool, run_dir: Path | None, config: ShipConfig,
@@ -239,9 +242,7 @@ def reship(entry: Entry, source: Path, config: ShipConfig, cache: ScoreCache, ru
     after = _score(entry, candidate, val, config, cache, config.val_limit, sweep)
     shipped = config.root / "flowrestore" / entry.file
     before = _score(entry, shipped, val, config, cache, config.val_limit, sweep) if shipped.exists() else None
-    decision = {"name": entry.name, "metric": after.metric + (" (sweep mean)" if sweep else ""),
-                "shipped": None if before is None else round(before.value, 4), "candidate": round(after.value, 4),
-                "images": after.images}
+    decision = _decision(entry, before, after, sweep)
     if config.dry_run:
         return {"event": "would ship", **decision}
     return {**decision, **_ship_scored(entry, candidate, after, sweep, run_dir, config, cache)}
