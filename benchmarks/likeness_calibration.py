@@ -44,7 +44,8 @@ def score_folder(folder: Path, solver, prior, task: TaskSpec, limit: int | None,
         y = simulate(x, task, None, [image_seed(p.name, 0) for p in chunk])
         if eight_bit:
             y = quantize_8bit(y)  # as users' files hold their measurements
-        x_hat = solve(solver, y, task, sigma=task.noise_sigma or None)
+        # Clipped measurements are censored as `restore` does for files.
+        x_hat = solve(solver, y, task, sigma=task.noise_sigma or None, clipped=eight_bit)
         out["names"] += [p.name for p in chunk]
         out["restored"] += score(prior, x_hat).tolist()
         out["clean"] += score(prior, x).tolist()

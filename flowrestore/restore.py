@@ -117,7 +117,7 @@ def restore_images(
             x = x.to(device)  # (B, 3, H, W)
             y = _measure(x, first.gray, task, mask, [seeds[i] for i in batch]) if degrade else x
             levels, estimated = _noise_levels(model, y, task, sigma, degrade)
-            x_hat, found = _solve_batch(model, y, task, mask, tiling, advance, levels, faces, face_mode(first))
+            x_hat, found = _solve_batch(model, y, task, mask, tiling, advance, levels, faces, face_mode(first), degrade)
             y = y.cpu()
             for j, i in enumerate(batch):
                 result = replace(_result(images[i], x_hat[j], y[j], degrade, compare), faces=found)
@@ -136,7 +136,7 @@ def _measure(x: Tensor, gray: bool, task: TaskSpec, mask: Tensor | None, seeds: 
 
 def _solve_batch(model: nn.Module, y: Tensor, task: TaskSpec, mask: Tensor | None, tiling: Tiling,
                  advance: Callable[[int], None], levels: Tensor | None, faces: FaceOptions | None,
-                 face_mode: bool) -> tuple[Tensor, tuple]:
+                 face_mode: bool, degrade: bool) -> tuple[Tensor, tuple]:
     """x_hat (B, 3, H, W) on the CPU, and the faces restored in face mode (a batch of one)."""
     from flowrestore.faces import with_faces
     from flowrestore.tiling import count_tiles, solve_tiled
@@ -147,7 +147,8 @@ def _solve_batch(model: nn.Module, y: Tensor, task: TaskSpec, mask: Tensor | Non
         x_hat = y.cpu().clone()
         advance(count_tiles(height, width, tiling, model.size_multiple))
     else:
-        x_hat = solve_tiled(model, y, task, mask, tiling, progress=advance, sigma=levels).cpu()
+        # A file's pixels are clipped to [0, 1]; a simulated measurement (degrade) is not.
+        x_hat = solve_tiled(model, y, task, mask, tiling, progress=advance, sigma=levels, clipped=not degrade).cpu()
     if not face_mode:
         return x_hat, ()
     sigma_photo = None if levels is None else float(levels[0])

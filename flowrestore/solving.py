@@ -10,6 +10,9 @@ Boundary choices (the models are fully convolutional but need H and W to be mult
   mirror-extended one: a padded pixel is observed if and only if its mirror source is.
 - For inpainting, pixels outside the mask are set to 1/2 grey before solving (the centred zero,
   what A(x - 1/2) + 1/2 gives there), so whatever the file holds in the hole is not a measurement.
+- A measurement read from a file is clipped to [0, 1]; with `clipped`, its pixels at 0 or 1 enter
+  the data step through the censored likelihood (flowrestore.operators.censored) at the noise level
+  the image is restored at, so that clipping does not bias the restoration towards grey.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from torch.nn import functional as F
 
 from flowrestore.errors import MaskSizeError, UsageError
 from flowrestore.operators import CENTRE, TaskSpec, centre_box_mask, measure_each
+from flowrestore.operators.censored import censored
 
 
 def padding(height: int, width: int, multiple: int) -> tuple[int, int, int, int]:
@@ -77,9 +81,11 @@ def noise_conditioned(model: nn.Module) -> bool:
     return bool(getattr(getattr(model, "config", None), "noise_conditioned", False))
 
 
-def solve(model: nn.Module, y: Tensor, task: TaskSpec, mask: Tensor | None = None, sigma=None) -> Tensor:
+def solve(model: nn.Module, y: Tensor, task: TaskSpec, mask: Tensor | None = None, sigma=None,
+          clipped: bool = False) -> Tensor:
     """x_hat (B, 3, H, W) in [0, 1] from measurements y (B, 3, H, W) of any size; `sigma` (a number
-    or one per image) is the noise level a noise-conditioned model restores at."""
+    or one per image) is the noise level a noise-conditioned model restores at. With `clipped` (y as
+    a file holds it), pixels at 0 or 1 are censored at `sigma`, else at the task's noise level."""
     height, width = y.shape[-2:]
     pads = padding(height, width, model.size_multiple)
     observed = observed_mask(task, mask, height, width)
@@ -88,6 +94,8 @@ def solve(model: nn.Module, y: Tensor, task: TaskSpec, mask: Tensor | None = Non
         y = torch.where(observed > 0.5, y, torch.full_like(y, CENTRE))
         observed = pad(observed, pads)
     operator = task.operator(height + pads[2] + pads[3], width + pads[0] + pads[1], observed).to(y.device)
+    if clipped:
+        operator = censored(operator, sigma if sigma is not None else task.noise_sigma)
     with torch.no_grad():
         x_hat = model(pad(y, pads), operator, sigma=sigma) if noise_conditioned(model) else model(pad(y, pads), operator)
     return crop(x_hat, pads).clamp(0, 1)

@@ -123,13 +123,14 @@ def solve_tiled(
     batch_size: int | None = None,
     progress: TileProgress | None = None,
     sigma: float | Tensor | None = None,
+    clipped: bool = False,
 ) -> Tensor:
     """`solve` for measurements y (B, 3, H, W) of any size, in overlapping tiles of `tiling.tile`.
 
     An image that fits one tile goes to `solve` whole, unchanged. `batch_size` tiles (default:
     as many as make PIXELS_PER_CALL) go through the solver together; `progress(n)` is called
     after each call with its number of tiles. `sigma` (a number or one per image) goes on to
-    `solve`, each tile getting its image's.
+    `solve`, each tile getting its image's; so does `clipped`.
     """
     multiple = model.size_multiple
     height, width = y.shape[-2:]
@@ -140,7 +141,7 @@ def solve_tiled(
             f"{task.kernel_size // 2}, got {tiling.pad}"
         )
     if fits_one_tile(height, width, tiling, multiple):
-        x_hat = solve(model, y, task, mask, sigma)
+        x_hat = solve(model, y, task, mask, sigma, clipped)
         if progress is not None:
             progress(y.shape[0])
         return x_hat
@@ -163,11 +164,11 @@ def solve_tiled(
         pieces = torch.stack([y[i, :, slice(*rows[r]), slice(*cols[c])] for i, r, c in batch])
         levels = None if sigma is None else _per_image(sigma, y.shape[0])[[i for i, _, _ in batch]]
         if observed is None:
-            results = solve(model, pieces, task, None, levels)
+            results = solve(model, pieces, task, None, levels, clipped)
         else:  # each tile sees its own part of the mask
             results = torch.cat([
                 solve(model, pieces[k : k + 1], task, observed[slice(*rows[r]), slice(*cols[c])],
-                      None if levels is None else levels[k : k + 1])
+                      None if levels is None else levels[k : k + 1], clipped)
                 for k, (_, r, c) in enumerate(batch)
             ])  # fmt: skip
         for k, (i, r, c) in enumerate(batch):

@@ -136,7 +136,8 @@ def _build_all(setting: Setting, experiment: Experiment, config: BenchmarkConfig
         if setting.task not in METHODS[method].tasks:
             continue
         try:
-            restorer, info = build(method, setting.spec, setting.trained, checkpoints, config.device, config.map, cache)
+            restorer, info = build(method, setting.spec, setting.trained, checkpoints, config.device, config.map, cache,
+                                   clipped=config.eight_bit)
         except Unavailable as e:
             reason = unavailable.get(checkpoint_name(method, setting.task) or "", "")
             skipped.setdefault((method, str(e) + (f" ({reason})" if reason else "")), []).append(setting.label())

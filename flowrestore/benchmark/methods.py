@@ -21,6 +21,7 @@ from flowrestore.benchmark.map import LatentMAP, MapConfig
 from flowrestore.checkpoints import check_kind
 from flowrestore.errors import UsageError
 from flowrestore.noise_level import estimate_sigma
+from flowrestore.operators.censored import censored
 from flowrestore.solving import noise_conditioned
 from flowrestore.operators import LinearOperator, TaskSpec
 from flowrestore.tasks import TASKS
@@ -106,16 +107,18 @@ def adjoint(y: Tensor, operator: LinearOperator) -> Tensor:
     return operator.back_project(y)
 
 
-def _no_grad(model: nn.Module, sigma: float | None = None, estimate: bool = False) -> Restorer:
-    """A restorer calling `model`; a noise-conditioned one gets `sigma`, or estimates it per image."""
+def _no_grad(model: nn.Module, sigma: float | None = None, estimate: bool = False, clipped: bool = False) -> Restorer:
+    """A restorer calling `model`; a noise-conditioned one gets `sigma`, or estimates it per image.
+    With `clipped` (8-bit measurements), pixels at 0 or 1 are censored at that level, as `restore`
+    does for files (flowrestore.operators.censored)."""
     conditioned = noise_conditioned(model)
 
     def restore(y: Tensor, operator: LinearOperator) -> Tensor:
         with torch.no_grad():
-            if not conditioned:
-                return model(y, operator)
             level = estimate_sigma(y.cpu()).clamp_min(1e-3).to(y.device) if estimate else sigma
-            return model(y, operator, sigma=level)
+            if clipped:
+                operator = censored(operator, level)
+            return model(y, operator, sigma=level) if conditioned else model(y, operator)
 
     return restore
 
@@ -139,12 +142,14 @@ def build(
     device: str = "cpu",
     map_config: MapConfig = MapConfig(),
     cache: dict | None = None,
+    clipped: bool = False,
 ) -> tuple[Restorer, dict]:
     """A restorer for `setting` and what it was built from (parameters, checkpoint task).
 
     `trained` is the setting the learned models were trained at (Table I); a checkpoint whose
     metadata names another task is an error, one trained at other parameters only a note.
-    `cache` keeps loaded checkpoints by name across calls.
+    `cache` keeps loaded checkpoints by name across calls; `clipped` says the measurements are
+    8-bit files' (learned rows then censor their clipped pixels).
     """
     cache = {} if cache is None else cache
     method = check_method(name)
@@ -175,4 +180,4 @@ def build(
             info["note"] = f"{ckpt_name} was trained at {spec.label()}, not {trained.label()}"
     if name in ESTIMATING and not noise_conditioned(ckpt.model):
         raise Unavailable(f"{ckpt_name} is not noise-conditioned, so it has no use for an estimated sigma")
-    return _no_grad(ckpt.model, setting.noise_sigma, estimate=name in ESTIMATING), info
+    return _no_grad(ckpt.model, setting.noise_sigma, estimate=name in ESTIMATING, clipped=clipped), info
