@@ -29,8 +29,7 @@ import torch
 from flowrestore.checkpoints import load
 from flowrestore.imageio import read_image
 from flowrestore.likeness import PRIOR, png_bits_per_dim, score
-from flowrestore.operators import TaskSpec, image_seed
-from flowrestore.operators import quantize_8bit
+from flowrestore.operators import TaskSpec, image_seed, quantize_8bit
 from flowrestore.restore import simulate, solve
 
 

@@ -21,11 +21,11 @@ from flowrestore.benchmark.map import LatentMAP, MapConfig
 from flowrestore.checkpoints import check_kind
 from flowrestore.errors import UsageError
 from flowrestore.noise_level import estimate_sigma
-from flowrestore.operators.censored import censored
-from flowrestore.solving import noise_conditioned
 from flowrestore.operators import LinearOperator, TaskSpec
-from flowrestore.tasks import TASKS
+from flowrestore.operators.censored import censored
 from flowrestore.serialization import load_model
+from flowrestore.solving import noise_conditioned
+from flowrestore.tasks import TASKS
 
 Restorer = Callable[[Tensor, LinearOperator], Tensor]
 PRIOR_CHECKPOINT = "celeba-prior"
