@@ -8,6 +8,9 @@
 
 --data holds train/ and val/ (celeba64). Run folders, a score cache and a log live under
 --state (keep it outside the repository so that it survives); a second call resumes every run.
+Each model's learning rate is the recipe's times a scale kept in <state>/schedule.json, halved after
+every round that ships nothing; `--lr-scale glow-deblur=0.3` sets one by hand (and restarts its run
+from the shipped file), e.g. after a run was seen to diverge.
 Each decision is printed as one JSON line and appended to <state>/ship.log.
 """
 
@@ -23,6 +26,7 @@ import torch
 
 from flowrestore.devices import pick_device
 from flowrestore.shipping.pipeline import MODELS, ShipConfig, run
+from flowrestore.shipping.schedule import set_lr_scale
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,6 +43,8 @@ def main() -> None:
     ap.add_argument("--val-limit", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--dry-run", action="store_true")
+    ap.add_argument("--lr-scale", nargs="+", default=[], metavar="NAME=SCALE",
+                    help="set a model's learning-rate scale in (0, 1] before training")
     args = ap.parse_args()
     if args.minutes <= 0 or args.rounds < 1:
         ap.error("--minutes must be positive and --rounds at least 1")
@@ -56,6 +62,14 @@ def main() -> None:
                         models=tuple(args.models), shares=shares, rounds=args.rounds, val_limit=args.val_limit,
                         dry_run=args.dry_run)
     args.state.mkdir(parents=True, exist_ok=True)
+    for item in args.lr_scale:
+        name, _, value = item.partition("=")
+        if name not in MODELS:
+            ap.error(f"--lr-scale {item}: unknown model {name!r}; choose from {', '.join(MODELS)}")
+        try:
+            set_lr_scale(args.state, name, float(value), "set by hand (--lr-scale)")
+        except ValueError as e:
+            ap.error(f"--lr-scale {item}: {e}")
     started = time.monotonic()
     with (args.state / "ship.log").open("a") as log:
         def emit(event: dict) -> None:

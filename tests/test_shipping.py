@@ -12,7 +12,8 @@ from cli_fixtures import save_tiny, sha256, single_thread
 from helpers import write_images
 
 from flowrestore.checkpoints import load_registry
-from flowrestore.shipping import readme, registry_file, transaction
+from flowrestore.shipping import readme, registry_file, schedule, transaction
+from flowrestore.shipping.continuation import RECIPES
 from flowrestore.shipping.pipeline import ShipConfig, run
 
 HEAD = "# a registry\n# with comments\n"
@@ -123,9 +124,32 @@ def test_pipeline_ships_only_what_beats_the_shipped_file_on_validation(tmp_path,
             (again,) = run(config)
         lineage = json.loads((tmp_path / "state" / "glow-denoise" / "lineage.json").read_text())
         assert len(lineage["slices"]) == 2 and lineage["shipped"]
+        assert decision["next_lr_scale"] == 1.0 and decision["lr"] == RECIPES[("cpu", "solver")].lr
     else:
         assert weights.read_bytes() == before["denoise.safetensors"]
         assert entry.metrics == {"psnr": 1.0}
+        # a round that ships nothing halves the rate; the next slice starts over from the shipped file
+        assert decision["next_lr_scale"] == 0.5
+        with single_thread():
+            (again,) = run(config)
+        lineage = json.loads((tmp_path / "state" / "glow-denoise" / "lineage.json").read_text())
+        assert lineage["lr_scale"] == 0.5 and len(lineage["slices"]) == 1
+        assert again["lr"] == RECIPES[("cpu", "solver")].lr / 2 and again["next_lr_scale"] == 0.25
+        assert len(list((tmp_path / "state").glob("glow-denoise.before-*"))) == 1
+
+
+def test_the_learning_rate_halves_after_rounds_that_ship_nothing_down_to_a_floor(tmp_path):
+    kept = {"event": "kept", "candidate": 20.0, "shipped": 21.0}
+    scales = [schedule.after_round(tmp_path, "m", kept) for _ in range(6)]
+    assert scales == [0.5, 0.25, 0.125, 0.0625, 0.0625, 0.0625] and schedule.FLOOR == 0.0625
+    assert schedule.after_round(tmp_path, "m", {"event": "shipped", "candidate": 22.0}) == 0.0625
+    assert schedule.after_round(tmp_path, "n", {"event": "kept", "why": "the run has no checkpoint yet"}) == 1.0
+    assert schedule.lr_scale(tmp_path, "n") == 1.0
+    schedule.set_lr_scale(tmp_path, "n", 0.3, "diverged at 1e-4")
+    assert schedule.lr_scale(tmp_path, "n") == 0.3
+    assert json.loads((tmp_path / schedule.SCHEDULE).read_text())["n"]["history"][-1]["why"] == "diverged at 1e-4"
+    with pytest.raises(ValueError, match="scale"):
+        schedule.set_lr_scale(tmp_path, "n", 2.0, "")
 
 
 def test_a_noise_conditioned_candidate_is_judged_over_the_sweep_and_ships_its_range(tmp_path):

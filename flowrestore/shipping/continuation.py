@@ -1,21 +1,23 @@
 """Train a shipped model further for a time budget, resuming its own run across sessions.
 
 A model's run folder (state_root/<name>) holds the loop's resumable state and a lineage
-file: the sha256 the run started from and those it has shipped since. A run continues only
-while the shipped file is one of those; when another file was shipped (e.g. from a GPU run),
-the old folder is set aside and a new run starts from the shipped weights.
+file: the sha256 the run started from, those it has shipped since, and its learning-rate scale
+(flowrestore.shipping.schedule). A run continues only while the shipped file is one of those and
+the scale is unchanged; when another file was shipped (e.g. from a GPU run) or the scale was
+lowered, the old folder is set aside and a new run starts from the shipped weights.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from flowrestore.checkpoints import Entry, sha256_of
 from flowrestore.operators import TaskSpec
 from flowrestore.serialization import read_metadata
+from flowrestore.shipping.schedule import lr_scale
 from flowrestore.training import FinetuneConfig, LoopConfig, LoopResult, PretrainConfig, finetune, pretrain
 from flowrestore.training.loop import STATE_FILE
 
@@ -62,6 +64,7 @@ class Slice:
     device: str
     resumed: bool
     stop_reason: str
+    lr: float = 0.0  # the flow weights' learning rate
 
 
 def _lineage(run_dir: Path) -> dict:
@@ -76,15 +79,16 @@ def record_shipped(run_dir: Path, sha: str) -> None:
     (run_dir / LINEAGE).write_text(json.dumps(lineage, indent=1))
 
 
-def _prepare(run_dir: Path, shipped_sha: str) -> bool:
+def _prepare(run_dir: Path, shipped_sha: str, lr_scale: float = 1.0) -> bool:
     """True to resume `run_dir`; otherwise it is set aside and a new run starts there."""
     lineage = _lineage(run_dir)
-    if (run_dir / STATE_FILE).exists() and shipped_sha in [lineage.get("start"), *lineage.get("shipped", [])]:
+    if ((run_dir / STATE_FILE).exists() and shipped_sha in [lineage.get("start"), *lineage.get("shipped", [])]
+            and lineage.get("lr_scale", 1.0) == lr_scale):
         return True
     if run_dir.exists():
         run_dir.rename(run_dir.with_name(f"{run_dir.name}.before-{time.strftime('%Y%m%d-%H%M%S')}"))
     run_dir.mkdir(parents=True)
-    (run_dir / LINEAGE).write_text(json.dumps({"start": shipped_sha, "shipped": []}, indent=1))
+    (run_dir / LINEAGE).write_text(json.dumps({"start": shipped_sha, "shipped": [], "lr_scale": lr_scale}, indent=1))
     return False
 
 
@@ -100,11 +104,14 @@ def continue_model(entry: Entry, shipped: Path, prior: Path, data: Path, state_r
                    device: str, callback=None) -> Slice:
     """Train the model of registry `entry` (file `shipped`) for `seconds` more; `data` holds train/ and val/.
 
-    Task models train at the paper's Table I setting of their task; priors by likelihood.
+    Task models train at the paper's Table I setting of their task; priors by likelihood. The flow
+    weights' learning rate is the recipe's times the model's scale in the state folder's schedule.
     """
     run_dir = Path(state_root) / entry.name
-    resume = _prepare(run_dir, sha256_of(shipped))
+    scale = lr_scale(state_root, entry.name)
+    resume = _prepare(run_dir, sha256_of(shipped), scale)
     recipe = RECIPES[(device.split(":")[0], entry.kind)]
+    recipe = replace(recipe, lr=recipe.lr * scale)
     common = common_settings(recipe, data, run_dir, seconds, device)
     start = None if resume else shipped  # a resumed run takes every weight from its state
     if entry.kind == "glow":
@@ -115,7 +122,7 @@ def continue_model(entry: Entry, shipped: Path, prior: Path, data: Path, state_r
         config = continuation_config(entry, shipped, prior, recipe, common, start)
         result = finetune(config, resume=resume, callback=callback)
     return Slice(entry.name, run_dir, result.best_path, result.step, result.seconds, device, resume,
-                 result.stop_reason)
+                 result.stop_reason, recipe.lr)
 
 
 def continuation_config(entry: Entry, shipped: Path, prior: Path, recipe: Recipe, common: dict,

@@ -1,6 +1,7 @@
 """Continue and ship: train each shipped model further, keep it only if validation improves.
 
-For every model, in rounds: train a slice of the budget (resuming its own run), score the
+For every model, in rounds: train a slice of the budget (resuming its own run, at a learning rate
+that halves after each round that ships nothing: flowrestore.shipping.schedule), score the
 run's best checkpoint in the shipped format (flowrestore.shipping.storage) on the validation
 folder with the benchmark's protocol, and compare it with the shipped file scored the same way. A better candidate is shipped in one
 transaction: its weights, both registry copies (sha256 and metrics, with test-set and anime
@@ -21,7 +22,7 @@ import torch
 
 from flowrestore.checkpoints import Entry, load_registry, sha256_of
 from flowrestore.serialization import load_model, read_metadata
-from flowrestore.shipping import readme, registry_file
+from flowrestore.shipping import readme, registry_file, schedule
 from flowrestore.shipping.continuation import Slice, continue_model, record_shipped
 from flowrestore.shipping.scores import Score, prior_score, solver_score
 from flowrestore.shipping.storage import save_shipped
@@ -126,8 +127,8 @@ def _note_slice(slice_: Slice, shipped: Path) -> None:
     path = slice_.run_dir / "lineage.json"
     lineage = json.loads(path.read_text())
     lineage.setdefault("base_compute", compute_of(slice_.name, shipped))
-    lineage.setdefault("slices", []).append({"device": _device_label(slice_.device),
-                                             "seconds": round(slice_.seconds, 1), "until_step": slice_.steps})
+    lineage.setdefault("slices", []).append({"device": _device_label(slice_.device), "seconds": round(slice_.seconds, 1),
+                                             "until_step": slice_.steps, "lr": slice_.lr})
     path.write_text(json.dumps(lineage, indent=1))
 
 
@@ -268,6 +269,9 @@ def run(config: ShipConfig, emit: Event = lambda e: None) -> list[dict]:
             slice_ = continue_model(entry, shipped, prior, config.data, config.state_root, seconds, config.device)
             _note_slice(slice_, shipped)
             decision = consider(entry, slice_, config, cache, emit)
+            decision["lr"] = slice_.lr
+            if not config.dry_run:
+                decision["next_lr_scale"] = schedule.after_round(config.state_root, name, decision)
             decision["wall_seconds"] = round(time.monotonic() - started, 1)
             decisions.append(decision)
             emit(decision)
