@@ -35,6 +35,7 @@ class Entry:
     description: str = ""
     metrics: dict = field(default_factory=dict)
     sigma_range: tuple[float, float] | None = None  # noise levels a noise-conditioned model was trained for
+    blur_range: tuple[float, float] | None = None  # blur sigma_b a blur-conditioned deblurrer was trained for
 
     @property
     def task_name(self) -> str | None:
@@ -58,7 +59,8 @@ def _entry(row: dict, source: Path) -> Entry:
         if not isinstance(hub, dict) or not {"repo_id", "filename"} <= set(hub):
             raise RegistryError(f"{source}: checkpoint {name!r} needs hub = {{repo_id, filename, revision}}")
         hub = HubFile(hub["repo_id"], hub["filename"], hub.get("revision", "main"))
-    known = {"name", "kind", "architecture", "file", "sha256", "task", "description", "metrics", "sigma_range"}
+    known = {"name", "kind", "architecture", "file", "sha256", "task", "description", "metrics", "sigma_range",
+             "blur_range"}
     unknown = set(row) - known
     if unknown:
         raise RegistryError(f"{source}: checkpoint {name!r} has unknown fields {sorted(unknown)}")
@@ -71,6 +73,7 @@ def _entry(row: dict, source: Path) -> Entry:
         sha256=row.get("sha256", "").lower(),
         task=row.get("task"),
         sigma_range=tuple(row["sigma_range"]) if "sigma_range" in row else None,
+        blur_range=tuple(row["blur_range"]) if "blur_range" in row else None,
         description=row.get("description", ""),
         metrics=row.get("metrics", {}),
     )

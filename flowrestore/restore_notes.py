@@ -22,7 +22,7 @@ def model_notes(loaded, name: str, spec: TaskSpec, options: RestoreOptions) -> l
     trained = loaded.metadata.get("task")
     notes = []
     if trained:
-        warning = operator_warning(TaskSpec.from_dict(trained), spec, name)
+        warning = operator_warning(TaskSpec.from_dict(trained), spec, name, loaded.metadata.get("blur_range"))
         notes += [warning] if warning else []
     if options.mask is not None and spec.task == "inpaint" and not (loaded.metadata.get("training") or {}).get("box_jitter"):
         notes.append(f"warning: {name} was trained on one hole only, the paper's centre box of a 64x64 face; "
@@ -30,10 +30,20 @@ def model_notes(loaded, name: str, spec: TaskSpec, options: RestoreOptions) -> l
     return notes + sigma_notes(loaded, name, spec, options.sigma, options.degrade)
 
 
-def operator_warning(trained: TaskSpec | None, spec: TaskSpec, name: str) -> str | None:
-    """A note when the measurement operator differs from the one the checkpoint was trained for."""
+def operator_warning(trained: TaskSpec | None, spec: TaskSpec, name: str,
+                     blur_range: tuple[float, float] | None = None) -> str | None:
+    """A note when the measurement operator differs from the one the checkpoint was trained for; a
+    blur-conditioned deblurrer (`blur_range`) was trained for every sigma_b in its range."""
     if trained is None or spec.task != trained.task:
         return f"note: {name} was trained for {trained.label() if trained else 'an unrecorded task'}, not {spec.label()}"
+    if blur_range is not None and spec.task == "deblur":
+        low, high = blur_range
+        if (spec.kernel_size, spec.blur_boundary) != (trained.kernel_size, trained.blur_boundary):
+            return (f"warning: {name} was trained for a {trained.kernel_size}x{trained.kernel_size} "
+                    f"{trained.blur_boundary}-boundary blur; restoring {spec.label()} is outside its training")
+        if not low <= spec.blur_sigma <= high:
+            return f"warning: {name} was trained for blur sigma_b {low:g} to {high:g}; {spec.blur_sigma:g} is outside"
+        return None
     if not spec.same_operator(trained):
         return f"warning: {name} was trained for {trained.label()}; restoring {spec.label()} is outside its training"
     return None

@@ -115,7 +115,18 @@ def checkpoint_dir(tmp_path_factory) -> Path:
             save_tiny(folder / f"tiny-{task}.safetensors", task)
         save_tiny(folder / "tiny-prior.safetensors", None)
         save_tiny_conditioned(folder / "tiny-denoise-sigma.safetensors")
+        save_tiny_blur_conditioned(folder / "tiny-deblur-aware.safetensors")
     return folder
+
+
+def save_tiny_blur_conditioned(path: Path) -> Path:
+    """A tiny blur-conditioned deblurrer trained (nominally) for sigma_b 1 to 8."""
+    prior = tiny_solver().proxes[0].flow
+    solver = UnrolledSolver.from_prior(prior, SolverConfig(folds=2, blur_conditioned=True)).eval()
+    with torch.no_grad():
+        solver.step_size_slope.fill_(0.5)
+    save_model(path, solver, extra={"task": TaskSpec.default("deblur").to_dict(), "blur_range": [1.0, 8.0]})
+    return path
 
 
 def save_tiny_conditioned(path: Path) -> Path:

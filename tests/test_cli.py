@@ -370,6 +370,26 @@ def test_restore_sigma_outside_the_trained_range_warns_and_nonsense_is_refused(t
     assert "--checkpoint glow-denoise-aware follows --sigma" in fixed.stderr
 
 
+def test_a_blur_aware_deblurrer_follows_blur_sigma_within_its_range_and_warns_outside(tmp_path, run):
+    source = write_image(tmp_path / "b.png", rgb_array(16, 16))
+    outs = {}
+    for blur in ("2", "5", "12"):
+        result = run("restore", source, "--task", "deblur", "--blur-sigma", blur, "-o", tmp_path / f"{blur}.png",
+                     model="deblur-aware")
+        assert result.exit_code == 0, result.output
+        outs[blur] = (result.stderr, np.asarray(Image.open(tmp_path / f"{blur}.png"), dtype=float))
+    assert "warning" not in outs["2"][0] and "warning" not in outs["5"][0]
+    assert "trained for blur sigma_b 1 to 8; 12 is outside" in outs["12"][0]
+    assert np.abs(outs["2"][1] - outs["5"][1]).mean() > 0  # the restoration follows --blur-sigma
+    fixed = run("restore", source, "--task", "deblur", "--blur-sigma", "2", "-o", tmp_path / "f.png", model="deblur")
+    assert fixed.exit_code == 0 and "outside its training" in fixed.stderr
+    kernel = run("restore", source, "--task", "deblur", "--blur-kernel", "7", "-o", tmp_path / "k.png",
+                 model="deblur-aware")
+    assert kernel.exit_code == 0 and "5x5 zero-boundary blur" in kernel.stderr
+    fails(run("restore", source, "--task", "deblur", "--blur-sigma", "0", "-o", tmp_path / "z.png",
+              model="deblur-aware"), "blur sigma")
+
+
 def test_a_fixed_level_denoiser_reports_the_estimated_noise_and_points_to_the_noise_aware_model(tmp_path, run):
     weak = run("restore", _noisy_face(tmp_path, 0.05, "weak.png"), "-o", tmp_path / "w.png", model="denoise")
     assert weak.exit_code == 0, weak.output

@@ -296,3 +296,54 @@ def test_a_per_level_solver_round_trips_and_starts_from_a_scalar_checkpoint(tmp_
     save_model(path, solver)
     again = load_model(path).model
     assert again.config.level_shrinkage and torch.equal(again.shrinkage_raw, solver.shrinkage_raw)
+
+
+def _blur_conditioned(x, slopes=(0.0, 0.0)):
+    solver = UnrolledSolver.from_prior(
+        _prior(x), SolverConfig(folds=3, init_step_size=0.7, init_shrinkage=0.2, blur_conditioned=True)
+    )
+    with torch.no_grad():
+        solver.step_size_slope.fill_(slopes[0])
+        solver.shrinkage_slope.fill_(slopes[1])
+    return solver
+
+
+def test_blur_conditioned_solver_reads_sigma_b_from_its_operator(float64):
+    from flowrestore.operators.censored import Censored
+
+    x = torch.rand(2, 3, 8, 8)
+    plain = UnrolledSolver.from_prior(_prior(x), SolverConfig(folds=3, init_step_size=0.7, init_shrinkage=0.2))
+    conditioned = _blur_conditioned(x, slopes=(0.3, -0.5))
+    conditioned.load_state_dict(plain.state_dict(), strict=False)
+    at_5, at_2 = Blur(5.0, kernel_size=3).double(), Blur(2.0, kernel_size=3).double()
+    y = measure(x, at_2, 0.01, seed=1)
+    with torch.no_grad():
+        # at the reference blur the conditioned model is the plain one, whatever its slopes
+        assert torch.allclose(conditioned(y, at_5), plain(y, at_5), atol=1e-12)
+        assert not torch.allclose(conditioned(y, at_2), plain(y, at_2), atol=1e-6)
+        # a wrapped operator (clipped measurements) passes its blur on: y has no clipped pixel here
+        inside = y.clamp(0.01, 0.99)
+        assert torch.allclose(conditioned(inside, Censored(at_2, 0.01)), conditioned(inside, at_2), atol=1e-12)
+        assert Censored(at_2, 0.01).blur_sigma == 2.0 and Denoise().blur_sigma is None
+        mu, lam = conditioned.fold_parameters(conditioned.log_ratio(None, 1, y, at_2))
+        mu_plain, lam_plain = conditioned.fold_parameters(None)
+        assert (mu < mu_plain).all() and (lam > lam_plain).all()  # slopes 0.3 and -0.5, log(2/5) < 0
+    with pytest.raises(ValueError, match="blur operator"):
+        conditioned(y, Denoise())
+    with pytest.raises(ValueError, match="not both"):
+        SolverConfig(noise_conditioned=True, blur_conditioned=True)
+
+
+def test_blur_conditioned_memory_saving_gradients_equal_plain_autograd(float64):
+    x = torch.rand(2, 3, 8, 8)
+    op = Blur(2.0, kernel_size=3).double()
+    y = measure(x, op, 0.01, seed=1)
+    solver = _blur_conditioned(x, slopes=(0.2, 0.4))
+    grads = {}
+    for saving in (False, True):
+        solver.memory_saving = saving
+        _, grads[saving] = _grads(solver, y, op, x)
+    assert grads[True].keys() == grads[False].keys() >= {"step_size_slope", "shrinkage_slope"}
+    for name, g in grads[False].items():
+        assert (g - grads[True][name]).norm() / g.norm().clamp_min(1e-30) < 1e-8, name
+    assert grads[False]["step_size_slope"].abs().sum() > 0

@@ -225,6 +225,34 @@ def test_noise_conditioned_finetune_starts_from_a_plain_denoiser_and_learns_slop
         FinetuneConfig(**common, sigma_range=(0.3, 0.1))
 
 
+def test_blur_conditioned_finetune_trains_across_sigma_b_and_records_its_range(folders, tmp_path):
+    prior = pretrain(_pretrain_config(folders, tmp_path / "prior", steps=1))
+    train, val = folders
+    task = TaskSpec("deblur", blur_sigma=5.0, blur_kernel=3)
+    common = dict(train_dir=train, val_dir=val, task=task, prior=prior.best_path, folds=2, image_size=16, lr=1e-3,
+                  device="cpu")
+    config = FinetuneConfig(**common, out_dir=tmp_path / "aware", blur_range=(1.0, 8.0), blur_noise=0.02,
+                            loop=LoopConfig(batch_size=8, max_steps=3))
+    assert config.validation_blurs(5) == pytest.approx([1.0, 2.0, 4.0, 8.0, 1.0])
+    from flowrestore.training.distributed import Context
+    from flowrestore.training.finetune import FinetuneObjective
+
+    objective = FinetuneObjective(config, Context(device=torch.device("cpu"), rank=0, world_size=1))
+    blurs = {objective._triple(step)[3].blur_sigma for step in range(6)}
+    assert len(blurs) > 1 and all(1.0 <= b <= 8.0 for b in blurs)  # one sigma_b per batch, drawn in the range
+    assert sorted(objective.val_operators) == pytest.approx([1.0, 2.0, 4.0, 8.0])
+    result = finetune(config)
+    model = load_model(result.best_path)
+    assert model.model.config.blur_conditioned and model.metadata["blur_range"] == [1.0, 8.0]
+    assert model.model.step_size_slope.abs().sum() > 0  # the slopes trained
+    for bad in (dict(blur_range=(8.0, 1.0)), dict(blur_range=(1.0, 8.0), sigma_range=(0.02, 0.3)),
+                dict(blur_noise=0.5)):
+        with pytest.raises(ValueError, match="blur"):
+            FinetuneConfig(**common, **bad)
+    with pytest.raises(ValueError, match="blur_range is for deblurring"):
+        FinetuneConfig(**{**common, "task": TaskSpec.default("denoise")}, blur_range=(1.0, 8.0))
+
+
 def test_a_run_writes_metrics_csv_one_row_per_evaluation_across_resume(folders, tmp_path):
     import csv
 

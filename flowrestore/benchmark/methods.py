@@ -72,6 +72,8 @@ METHODS: dict[str, Method] = {
         Method("glow-aware", "GLOW prox, noise-aware", "learned", ("denoise",), "glow-{task}-aware"),
         Method("glow-aware-est", "GLOW prox, noise-aware, sigma estimated", "learned", ("denoise",),
                "glow-{task}-aware"),
+        # A deblurrer trained across sigma_b 1-8, its fold parameters following the blur (issue: noise-aware).
+        Method("glow-blur-aware", "GLOW prox, blur-aware", "learned", ("deblur",), "glow-{task}-aware"),
     ]
 }
 ESTIMATING = ("glow-est", "glow-aware-est")  # rows that estimate sigma from each image instead of being told

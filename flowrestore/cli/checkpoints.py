@@ -33,6 +33,7 @@ def _fields(entry) -> dict:
         "description": entry.description,
         "task": entry.task,
         "sigma_range": list(entry.sigma_range) if entry.sigma_range else None,
+        "blur_range": list(entry.blur_range) if entry.blur_range else None,
         "architecture": entry.architecture,
         "file": str(entry.bundled_path()) if entry.file else None,
         "hub": None if entry.hub is None else {**entry.hub.__dict__, "address": str(entry.hub)},

@@ -54,6 +54,17 @@ def finetune(
         typer.Option("--level-shrinkage", help="One shrinkage lambda per fold and latent level instead of one per "
                      "fold (an extension of the paper; docs/method.md)."),
     ] = False,
+    blur_range: Annotated[
+        Optional[tuple[float, float]],
+        typer.Option(help="Deblurring: train one model across sigma_b in [LOW, HIGH] (log-uniform), its step sizes "
+                     "and shrinkages following the blur (an extension; docs/method.md).", show_default=False),
+    ] = None,
+    blur_noise: Annotated[
+        float, typer.Option(min=0.0, max=0.1, help="Deblurring: add noise of sigma ~ U(0, this) to each training image.")
+    ] = 0.0,
+    eight_bit_fraction: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of training measurements clipped and rounded to 8 bits.")
+    ] = 0.0,
     batch_size: lo.BatchSize = 16,
     epochs: lo.Epochs = None,
     max_steps: lo.MaxSteps = None,
@@ -88,7 +99,8 @@ def finetune(
         train_dir=data, val_dir=val, task=spec, out_dir=out or Path(f"runs/{prox}-{task}"), prox=prox,
         prior=prior_path, init_from=init_from, folds=folds, plug_and_play=plug_and_play, lr=lr,
         lr_scalars=lr_scalars, memory_saving=memory_saving, image_size=image_size, device=device, bf16=bf16,
-        box_jitter=box_jitter, level_shrinkage=level_shrinkage, loop=lo.loop_config(batch_size, epochs, max_steps, time_limit, eval_every, patience, seed),
+        box_jitter=box_jitter, level_shrinkage=level_shrinkage, blur_range=blur_range, blur_noise=blur_noise,
+        eight_bit_fraction=eight_bit_fraction, loop=lo.loop_config(batch_size, epochs, max_steps, time_limit, eval_every, patience, seed),
     )
     console = Console()
     with TrainingProgress(console, f"finetune {spec.label()}") as progress:

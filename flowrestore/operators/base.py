@@ -49,6 +49,11 @@ class LinearOperator(nn.Module):
         """The operator that fold `fold` of `folds` uses; the same one for every fold by default."""
         return self
 
+    @property
+    def blur_sigma(self) -> float | None:
+        """The blur's sigma_b for a blur operator (what a blur-conditioned solver reads); else None."""
+        return None
+
     @torch.no_grad()
     def adjointness_gap(self, shape: tuple[int, ...], dtype=torch.float64, seed: int = 0) -> float:
         """|<Ax, y> - <x, A^T y>| / |<Ax, y>| for random x, y: zero up to rounding."""

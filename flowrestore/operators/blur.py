@@ -51,6 +51,10 @@ class Blur(LinearOperator):
         # Derived from the fixed kernel, per image grid; a cache, not state.
         self._transfer_cache: dict = {}
 
+    @property
+    def blur_sigma(self) -> float:
+        return self.sigma
+
     def _transfer(self, height: int, width: int, dtype: torch.dtype) -> Tensor:
         """The kernel's DFT on an H x W grid, centred at pixel (0, 0); shape (H, W//2+1)."""
         key = (height, width, dtype, self.kernel.device)

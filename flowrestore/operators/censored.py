@@ -53,6 +53,10 @@ class Censored(LinearOperator):
     def A_adjoint(self, y: Tensor) -> Tensor:
         return self.inner.A_adjoint(y)
 
+    @property
+    def blur_sigma(self) -> float | None:
+        return self.inner.blur_sigma
+
     def at_fold(self, fold: int, folds: int) -> LinearOperator:
         inner = self.inner.at_fold(fold, folds)
         return self if inner is self.inner else Censored(inner, self.sigma)

@@ -57,6 +57,8 @@ RECIPES: dict[tuple[str, str], Recipe] = {
 # Per task, on top of the recipe. Denoising trains on half its measurements as 8-bit files hold
 # them (clipped, rounded): users' noisy images are such files (docs/training.md, "8-bit inputs").
 TASK_OPTIONS: dict[str, dict] = {"denoise": {"eight_bit_fraction": 0.5}}
+# A blur-conditioned deblurrer: a little noise (sigma <= 0.02, not told to the model) and half 8-bit files.
+BLUR_AWARE_OPTIONS: dict = {"blur_noise": 0.02, "eight_bit_fraction": 0.5}
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,8 @@ def continuation_config(entry: Entry, shipped: Path, prior: Path, recipe: Recipe
     options = dict(TASK_OPTIONS.get(entry.task_name, {}))
     if "sigma_range" in meta:  # a noise-conditioned model goes on training across its range
         options["sigma_range"] = tuple(meta["sigma_range"])
+    if "blur_range" in meta:  # likewise a blur-conditioned one, with its training noise and 8-bit share
+        options.update(blur_range=tuple(meta["blur_range"]), **BLUR_AWARE_OPTIONS)
     return FinetuneConfig(**common, task=TaskSpec.default(entry.task_name), prior=prior, init_from=start,
                           folds=meta["config"]["folds"], shrink_last=meta["config"]["shrink_last"],
                           level_shrinkage=meta["config"].get("level_shrinkage", False),

@@ -88,8 +88,11 @@ def _score(entry: Entry, path: Path, dataset: str, config: ShipConfig, cache: Sc
 
 
 def _sweep_protocol(entry: Entry, candidate: Path) -> bool:
-    """A noise-conditioned denoiser is judged over the noise levels of the sweep, not at one."""
-    return entry.task_name == "denoise" and "sigma_range" in read_metadata(candidate)
+    """A conditioned model is judged over its task's sweep, not at one setting: a noise-conditioned
+    denoiser over the noise levels, a blur-conditioned deblurrer over sigma_b."""
+    meta = read_metadata(candidate)
+    return (entry.task_name, "sigma_range" in meta, "blur_range" in meta) in (("denoise", True, False),
+                                                                               ("deblur", False, True))
 
 
 def compute_of(name: str, path: Path) -> list[dict]:
@@ -174,8 +177,9 @@ def _ship_locked(entry: Entry, candidate: Path, data: bytes, sha: str, metrics: 
 
         meta = read_metadata(candidate)
         task = {"task": TaskSpec.from_dict(meta["task"]).to_dict()}
-        if "sigma_range" in meta:
-            task["sigma_range"] = list(meta["sigma_range"])
+        for key in ("sigma_range", "blur_range"):  # what a conditioned model was trained across
+            if key in meta:
+                task[key] = list(meta[key])
     rows = registry_file.update_row(rows, entry.name, sha256=sha, metrics=metrics, **task)
     text = registry_file.render(head, rows).encode()
     readme_path = config.root / "README.md"

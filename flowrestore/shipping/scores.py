@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from flowrestore.benchmark.datasets import load_images
+from flowrestore.benchmark.experiments import SWEEPS
 from flowrestore.benchmark.harness import BenchmarkConfig, run_benchmark
 from flowrestore.benchmark.methods import method_for_checkpoint
 from flowrestore.benchmark.report import summarize
@@ -37,11 +38,11 @@ def solver_score(path: Path, name: str, task: str, dataset: str, device: str = "
     """Mean PSNR/SSIM of the task model at `path` on its Table I setting, through the benchmark
     itself (the same seeded measurements as `flowrestore benchmark --method glow`).
 
-    `sweep`: the mean over the denoising sweep's noise levels instead (0.05 to 0.30, each model
-    given the level), the protocol for noise-conditioned denoisers.
+    `sweep`: the mean over the task's sweep instead, the protocol for conditioned models: the denoising
+    sweep's noise levels (0.05 to 0.30, each model given the level) or the deblurring sweep's sigma_b.
     """
     method = method_for_checkpoint(name, task)
-    config = BenchmarkConfig(experiment="denoise-sweep" if sweep else "table1", dataset=dataset, tasks=(task,),
+    config = BenchmarkConfig(experiment=SWEEPS[task] if sweep else "table1", dataset=dataset, tasks=(task,),
                              methods=(method,), limit=limit, device=device, batch_size=batch_size, examples=0)
     result = run_benchmark(config, checkpoints={name: Path(path)})
     cells = [c for c in summarize(result) if c.method == method]

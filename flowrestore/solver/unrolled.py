@@ -45,6 +45,8 @@ class SolverConfig:
     init_shrinkage: float = 0.05
     noise_conditioned: bool = False  # mu_k and lambda_k depend on the noise level (docs/method.md, extension)
     reference_sigma: float = 0.2  # the noise level at which the conditioned parameters equal the plain ones
+    blur_conditioned: bool = False  # ... on the blur operator's sigma_b instead (docs/method.md, extension)
+    reference_blur: float = 5.0  # the sigma_b at which the conditioned parameters equal the plain ones
     level_shrinkage: bool = False  # one lambda per fold and latent level instead of per fold (docs/method.md, extension)
 
     def __post_init__(self) -> None:
@@ -54,6 +56,13 @@ class SolverConfig:
             object.__setattr__(self, "prox_config", prox_config_from_dict(self.prox, self.prox_config))
         if self.level_shrinkage and self.prox != "glow":
             raise UsageError("a shrinkage per latent level needs the GLOW prox")
+        if self.noise_conditioned and self.blur_conditioned:
+            raise UsageError("a solver is conditioned on the noise level or on the blur, not both")
+
+    @property
+    def conditioned(self) -> bool:
+        """Whether mu_k and lambda_k are functions of a measurement parameter (sigma or sigma_b)."""
+        return self.noise_conditioned or self.blur_conditioned
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -79,8 +88,9 @@ class UnrolledSolver(nn.Module):
         self.shrinkage_raw = nn.Parameter(torch.full(shape, _inverse_softplus(config.init_shrinkage)))
         if config.prox != "glow":
             self.shrinkage_raw.requires_grad_(False)
-        if config.noise_conditioned:
-            # mu_k(sigma) = softplus(a_k + b_k log(sigma / sigma_ref)), likewise lambda_k; b = 0 at start
+        if config.conditioned:
+            # mu_k(t) = softplus(a_k + b_k t), likewise lambda_k, with t = log(sigma / sigma_ref) or
+            # log(sigma_b / sigma_b_ref); b = 0 at start
             self.step_size_slope = nn.Parameter(torch.zeros(config.folds))
             self.shrinkage_slope = nn.Parameter(torch.zeros(config.folds))
 
@@ -107,8 +117,15 @@ class UnrolledSolver(nn.Module):
         """lambda_k > 0, shape (K,); with level_shrinkage lambda_{k,l}, shape (K, L)."""
         return nn.functional.softplus(self.shrinkage_raw)
 
-    def log_ratio(self, sigma, batch: int, like: Tensor) -> Tensor | None:
-        """log(sigma / sigma_ref) per image, shape (B,), for a noise-conditioned solver; else None."""
+    def log_ratio(self, sigma, batch: int, like: Tensor, operator: LinearOperator | None = None) -> Tensor | None:
+        """The conditioning variable per image, shape (B,): log(sigma / sigma_ref) for a noise-conditioned
+        solver, log(sigma_b / sigma_b_ref) of the operator's blur for a blur-conditioned one; else None."""
+        if self.config.blur_conditioned:
+            blur = None if operator is None else operator.blur_sigma
+            if blur is None:
+                raise UsageError("this model deblurs at the blur it is given: it needs a blur operator")
+            return torch.full((batch,), math.log(blur / self.config.reference_blur), dtype=like.dtype,
+                              device=like.device)
         if not self.config.noise_conditioned:
             return None
         if sigma is None:
@@ -175,8 +192,9 @@ class UnrolledSolver(nn.Module):
 
     def forward(self, y: Tensor, operator: LinearOperator, return_all: bool = False, sigma=None):
         """x_hat from y; `sigma` (a number or one per image) is the noise level, used by
-        noise-conditioned solvers and ignored by the others."""
-        log_ratio = self.log_ratio(sigma, y.shape[0], y)
+        noise-conditioned solvers and ignored by the others (a blur-conditioned one reads sigma_b
+        from `operator`)."""
+        log_ratio = self.log_ratio(sigma, y.shape[0], y, operator)
         x = self.initial_guess(y, operator)
         estimates = [x]
         for fold in range(self.config.folds):

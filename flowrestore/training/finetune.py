@@ -10,6 +10,7 @@ import torch
 from flowrestore.errors import UsageError
 from flowrestore.flow.glow import Glow
 from flowrestore.metrics import psnr_each
+from flowrestore.operators.blur import Blur
 from flowrestore.operators.inpaint import Inpaint
 from flowrestore.operators.measurement import measure_each, quantize_8bit
 from flowrestore.tasks import TaskSpec
@@ -43,6 +44,8 @@ class FinetuneConfig(StageConfig):
     max_grad_norm: float | None = 10.0
     eight_bit_fraction: float = 0.0  # share of training measurements clipped and rounded to 8 bits, as files hold them
     sigma_range: tuple[float, float] | None = None  # train one noise-conditioned model on sigma ~ U(range)
+    blur_range: tuple[float, float] | None = None  # train one blur-conditioned deblurrer on log sigma_b ~ U(log range)
+    blur_noise: float = 0.0  # deblurring: noise sigma ~ U(0, blur_noise) per training image, not told to the model
     trainable: str = "all"  # "all", "fold-parameters" (mu, lambda and slopes), "slopes" (only the sigma slopes)
     box_jitter: int = 0  # inpainting: half the training boxes shifted by up to this many pixels each way
     level_shrinkage: bool = False  # one lambda per fold and latent level (an extension; docs/method.md)
@@ -55,8 +58,17 @@ class FinetuneConfig(StageConfig):
             raise UsageError(f"eight_bit_fraction must lie in [0, 1], got {self.eight_bit_fraction}")
         if self.trainable not in TRAINABLE:
             raise UsageError(f"trainable must be one of {', '.join(TRAINABLE)}, got {self.trainable!r}")
-        if self.trainable == "slopes" and self.sigma_range is None:
-            raise UsageError("trainable='slopes' needs sigma_range (only noise-conditioned models have slopes)")
+        if self.trainable == "slopes" and self.sigma_range is None and self.blur_range is None:
+            raise UsageError("trainable='slopes' needs sigma_range or blur_range (only conditioned models have slopes)")
+        if self.blur_range is not None:
+            low, high = self.blur_range
+            if self.task.task != "deblur" or not 0 < low < high <= 20:
+                raise UsageError(f"blur_range is for deblurring, with 0 < low < high <= 20; got {self.blur_range} "
+                                 f"for {self.task.task}")
+            if self.sigma_range is not None or self.prox != "glow":
+                raise UsageError("blur conditioning is built for the GLOW prox, without sigma_range")
+        if not 0 <= self.blur_noise <= 0.1 or (self.blur_noise and self.task.task != "deblur"):
+            raise UsageError(f"blur_noise is a noise level in [0, 0.1] for deblurring, got {self.blur_noise}")
         if self.box_jitter < 0 or (self.box_jitter and self.task.task != "inpaint"):
             raise UsageError(f"box_jitter is a number of pixels >= 0 for inpainting, got {self.box_jitter} "
                              f"for {self.task.task}")
@@ -66,6 +78,14 @@ class FinetuneConfig(StageConfig):
                 raise UsageError(f"sigma_range must satisfy 0 < low < high < 1, got {self.sigma_range}")
             if self.prox != "glow":
                 raise UsageError("noise conditioning is built for the GLOW prox")
+
+    def validation_blurs(self, n: int) -> list[float]:
+        """The sigma_b of each of n validation images: the task's, or 4 log-spaced levels across blur_range."""
+        if self.blur_range is None:
+            return [self.task.blur_sigma] * n
+        low, high = self.blur_range
+        levels = [low * (high / low) ** (i / 3) for i in range(4)]
+        return [levels[i % 4] for i in range(n)]
 
     def validation_levels(self, n: int) -> list[float]:
         """The noise level of each of n validation images: the task's, or 4 levels across sigma_range."""
@@ -85,6 +105,8 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
         init_step_size=INITIAL_STEP_SIZE[config.task.task],
         init_shrinkage=config.init_shrinkage,
         noise_conditioned=config.sigma_range is not None,
+        blur_conditioned=config.blur_range is not None,
+        reference_blur=config.task.blur_sigma,
         level_shrinkage=config.level_shrinkage,
         reference_sigma=config.task.noise_sigma or 0.2,
     )
@@ -107,7 +129,8 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
             raise CheckpointError(f"{config.init_from} is not a {config.prox}-prox solver checkpoint")
         initial = dict(init_step_size=solver.config.init_step_size, init_shrinkage=solver.config.init_shrinkage,
                        noise_conditioned=solver.config.noise_conditioned,
-                       reference_sigma=solver.config.reference_sigma, level_shrinkage=solver.config.level_shrinkage)
+                       reference_sigma=solver.config.reference_sigma, level_shrinkage=solver.config.level_shrinkage,
+                       blur_conditioned=solver.config.blur_conditioned, reference_blur=solver.config.reference_blur)
         if replace(start.config, **initial) == solver.config:
             # continue a run: flows, mu and lambda (a plain start leaves a conditioned model's slopes at 0;
             # a fold's one lambda becomes the start of each of its levels' lambdas)
@@ -139,7 +162,7 @@ class FinetuneObjective(ImageObjective):
         check_image_size(size, self.model.size_multiple)
         self.net = self.model
         scalars = [self.model.step_size_raw, self.model.shrinkage_raw]
-        slopes = [self.model.step_size_slope, self.model.shrinkage_slope] if self.model.config.noise_conditioned else []
+        slopes = [self.model.step_size_slope, self.model.shrinkage_slope] if self.model.config.conditioned else []
         if config.trainable != "all":
             self.model.proxes.requires_grad_(False)
         if config.trainable == "slopes":
@@ -153,17 +176,28 @@ class FinetuneObjective(ImageObjective):
             groups.append({"params": network, "lr": config.lr})
         self.optimizer = torch.optim.Adam(groups)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: 1.0)
-        # Fixed validation pairs: the same noise every evaluation.
+        # Fixed validation pairs: the same noise every evaluation; a blur-conditioned model's in groups
+        # of one sigma_b each (one operator per group).
         x_val = data.to_unit(self.val)
         levels = config.validation_levels(x_val.shape[0])
+        blurs = config.validation_blurs(x_val.shape[0])
+        self.val_operators = {b: self._blur(b) for b in sorted(set(blurs))} if config.blur_range else {}
         y_val = torch.cat([
-            measure_each(x_val[i : i + 1], self.operator, level, [10_000 + i]) for i, level in enumerate(levels)
+            measure_each(x_val[i : i + 1], self.val_operators.get(blur, self.operator), level, [10_000 + i])
+            for i, (level, blur) in enumerate(zip(levels, blurs))
         ]) if x_val.shape[0] else x_val
         self.val_sigma = torch.tensor(levels, device=ctx.device)
+        self.val_blur = blurs
         self.val_pairs = (x_val, y_val)
+
+    def _blur(self, blur_sigma: float):
+        task = self.config.task
+        return Blur(blur_sigma, task.kernel_size, task.blur_boundary).to(self.ctx.device)
 
     def _sigma(self, n: int, g: torch.Generator) -> torch.Tensor:
         """The noise level of each training image, shape (n, 1, 1, 1)."""
+        if self.config.blur_noise:
+            return self.config.blur_noise * torch.rand(n, 1, 1, 1, generator=g, device=g.device)
         if self.config.sigma_range is None:
             return torch.full((n, 1, 1, 1), self.config.task.noise_sigma, device=g.device)
         low, high = self.config.sigma_range
@@ -177,6 +211,10 @@ class FinetuneObjective(ImageObjective):
         """The training operator of a batch of n: the task's, or with box_jitter, one inpainting
         box per image, half of them at the centre (the protocol's) and half shifted uniformly by up
         to box_jitter pixels each way (docs/results/inpaint-position.md)."""
+        if self.config.blur_range is not None:  # one sigma_b per batch, log-uniform across the range
+            low, high = self.config.blur_range
+            u = float(torch.rand((), generator=g, device=g.device))
+            return self._blur(low * (high / low) ** u)
         jitter = self.config.box_jitter
         if not jitter:
             return self.operator
@@ -197,7 +235,7 @@ class FinetuneObjective(ImageObjective):
         operator = self._operator(x.shape[0], g)
         y = operator.measure_clean(x)
         sigma = self._sigma(x.shape[0], g)
-        if self.config.sigma_range is not None or self.config.task.noise_sigma > 0:
+        if self.config.sigma_range is not None or self.config.task.noise_sigma > 0 or self.config.blur_noise:
             y = y + sigma * torch.randn(y.shape, generator=g, device=g.device)
         if self.config.eight_bit_fraction > 0:
             chosen = torch.rand(y.shape[0], 1, 1, 1, generator=g, device=g.device) < self.config.eight_bit_fraction
@@ -218,11 +256,16 @@ class FinetuneObjective(ImageObjective):
         self.model.eval()
         x_val, y_val = self.val_pairs
         psnr, mse = [], []
-        for start in range(0, x_val.shape[0], 128):
-            x, y = x_val[start : start + 128], y_val[start : start + 128]
-            x_hat = self.model(y, self.operator, sigma=self.val_sigma[start : start + 128]).clamp(0, 1)
-            mse.append(((x_hat - x) ** 2).flatten(1).mean(1))
-            psnr.append(psnr_each(x_hat, x))
+        groups = [[i for i, b in enumerate(self.val_blur) if b == blur] for blur in self.val_operators] \
+            or [list(range(x_val.shape[0]))]
+        for group in groups:
+            operator = self.val_operators.get(self.val_blur[group[0]], self.operator) if group else self.operator
+            for start in range(0, len(group), 128):
+                rows = torch.tensor(group[start : start + 128], device=x_val.device)
+                x, y = x_val[rows], y_val[rows]
+                x_hat = self.model(y, operator, sigma=self.val_sigma[rows]).clamp(0, 1)
+                mse.append(((x_hat - x) ** 2).flatten(1).mean(1))
+                psnr.append(psnr_each(x_hat, x))
         return {
             "val_psnr": float(torch.cat(psnr).mean()),
             "val_mse": float(torch.cat(mse).mean()),
@@ -234,6 +277,8 @@ class FinetuneObjective(ImageObjective):
         extra = {"task": self.config.task.to_dict()}
         if self.config.sigma_range is not None:
             extra["sigma_range"] = list(self.config.sigma_range)
+        if self.config.blur_range is not None:
+            extra["blur_range"] = list(self.config.blur_range)
         return extra
 
 

@@ -96,8 +96,12 @@ def test_every_experiment_plans_its_grid():
     for name, experiment in EXPERIMENTS.items():
         planned = plan(BenchmarkConfig(experiment=name))
         assert planned.settings and planned.methods
-        assert all(n.split("-")[-1] in ("denoise", "inpaint", "deblur") or n in ("celeba-prior", "glow-denoise-aware")
+        assert all(n.split("-")[-1] in ("denoise", "inpaint", "deblur")
+                   or n in ("celeba-prior", "glow-denoise-aware", "glow-deblur-aware")
                    for n in required_checkpoints(planned))
+    sweep = plan(BenchmarkConfig(experiment="deblur-sweep"))
+    assert [s.spec.blur_sigma for s in sweep.settings] == [1, 2, 3, 4, 5, 6, 8]
+    assert {s.spec.kernel_size for s in sweep.settings} == {5} and "glow-deblur-aware" in required_checkpoints(sweep)
     assert plan(BenchmarkConfig(dataset="anime")).name == "table4"
     assert plan(BenchmarkConfig()).name == "table1"
     table3 = plan(BenchmarkConfig(experiment="table3"))
