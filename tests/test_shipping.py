@@ -173,8 +173,9 @@ def test_a_noise_conditioned_candidate_is_judged_over_the_sweep_and_ships_its_ra
     assert shipped.metrics["compute"] == [{"device": "cpu", "seconds": 5}]
 
 
-def test_reship_fills_a_new_registry_entry_in_the_shipped_format(tmp_path):
-    from cli_fixtures import save_tiny_conditioned
+@pytest.mark.parametrize("task", ["denoise", "deblur"])
+def test_reship_fills_a_new_registry_entry_in_the_shipped_format(tmp_path, task):
+    from cli_fixtures import save_tiny_blur_conditioned, save_tiny_conditioned
 
     from flowrestore.serialization import read_metadata
     from flowrestore.shipping.pipeline import ScoreCache, reship
@@ -182,23 +183,28 @@ def test_reship_fills_a_new_registry_entry_in_the_shipped_format(tmp_path):
     root = _repository(tmp_path)
     registry = root / "flowrestore" / "checkpoints.toml"
     head, rows = registry_file.read(registry)
-    rows.append({"name": "glow-denoise-aware", "kind": "solver", "architecture": "tiny",
-                 "task": {"task": "denoise", "noise_sigma": 0.2}, "file": "weights/aware.safetensors", "sha256": ""})
+    name = f"glow-{task}-aware"
+    rows.append({"name": name, "kind": "solver", "architecture": "tiny", "task": {"task": task},
+                 "file": "weights/aware.safetensors", "sha256": ""})
     for path in (registry, root / "checkpoints.toml"):
         path.write_text(registry_file.render(head, rows))
     data = tmp_path / "data"
     write_images(data / "val", 2, seed=1)
     config = ShipConfig(root=root, data=data, state_root=tmp_path / "state", budget=0.0,
                         report_sets=(str(data / "val"), str(data / "val")))
-    entry = load_registry(registry)["glow-denoise-aware"]
+    entry = load_registry(registry)[name]
+    save = save_tiny_conditioned if task == "denoise" else save_tiny_blur_conditioned
     with single_thread():
-        decision = reship(entry, save_tiny_conditioned(tmp_path / "fit.safetensors"), config,
-                          ScoreCache(tmp_path / "scores.json"))
+        decision = reship(entry, save(tmp_path / "fit.safetensors"), config, ScoreCache(tmp_path / "scores.json"))
     assert decision["event"] == "shipped" and decision["shipped"] is None, decision
-    assert decision["metric"] == "psnr (sweep mean)"
-    shipped = load_registry(registry)["glow-denoise-aware"]
+    assert decision["metric"] == "psnr (sweep mean)"  # judged over the task's sweep
+    shipped = load_registry(registry)[name]
     weights = root / "flowrestore" / "weights" / "aware.safetensors"
-    assert shipped.sha256 == sha256(weights) and shipped.sigma_range == (0.02, 0.3)
+    assert shipped.sha256 == sha256(weights)
+    if task == "denoise":
+        assert shipped.sigma_range == (0.02, 0.3) and shipped.blur_range is None
+    else:
+        assert shipped.blur_range == (1.0, 8.0) and shipped.task["blur_kernel"] == 5
     assert read_metadata(weights)["storage"] == "int8"
     assert shipped.metrics["val_sweep_psnr"] == pytest.approx(decision["candidate"], abs=1e-3)
     assert load_registry(registry)["glow-denoise"].sha256 == sha256(root / "flowrestore" / "weights" / "denoise.safetensors")

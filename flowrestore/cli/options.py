@@ -21,9 +21,9 @@ DEVICES = ("auto", "cpu", "cuda")
 METHODS = (
     "measurement", "adjoint", "tv", "nlm", "bm3d", "wiener", "richardson-lucy", "biharmonic", "glow-map",
     "resnet", "resnet-pretrained", "unet", "unet-pretrained", "pnp", "glow", "glow-est",
-    "glow-aware", "glow-aware-est",
+    "glow-aware", "glow-aware-est", "glow-blur-aware",
 )
-EXPERIMENTS = ("table1", "table2", "table3", "table4", "denoise-sweep")
+EXPERIMENTS = ("table1", "table2", "table3", "table4", "denoise-sweep", "deblur-sweep")
 PRESETS = ("compact", "paper", "tiny")
 
 
