@@ -86,7 +86,7 @@ def test_help_lists_the_choices_uncut_at_80_columns(command, names):
 
 
 @pytest.mark.parametrize("words, expected", [
-    ("benchmark --method glow", ["glow-map", "glow", "glow-est", "glow-aware", "glow-aware-est"]),
+    ("benchmark --method glow", ["glow-map", "glow", "glow-est", "glow-aware", "glow-aware-est", "glow-blur-aware"]),
     ("benchmark --experiment tab", ["table1", "table2", "table3", "table4"]),
     ("pretrain --preset c", ["compact"]),
     ("restore --device c", ["cpu", "cuda"]),
