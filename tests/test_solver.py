@@ -156,9 +156,11 @@ def test_memory_saving_keeps_one_image_per_fold(op_name, tmp_path):
     assert (kept[4] - kept[2]) / 2 < 1.25 * image, f"bytes kept: {kept}, one image: {image}"
 
 
-def _conditioned(x, slopes=(0.0, 0.0)):
+def _conditioned(x, slopes=(0.0, 0.0), on="noise"):
+    """A 3-fold solver conditioned on the noise level (`on="noise"`) or on the blur's sigma_b."""
     solver = UnrolledSolver.from_prior(
-        _prior(x), SolverConfig(folds=3, init_step_size=0.7, init_shrinkage=0.2, noise_conditioned=True)
+        _prior(x), SolverConfig(folds=3, init_step_size=0.7, init_shrinkage=0.2, noise_conditioned=on == "noise",
+                                blur_conditioned=on == "blur")
     )
     with torch.no_grad():
         solver.step_size_slope.fill_(slopes[0])
@@ -298,22 +300,12 @@ def test_a_per_level_solver_round_trips_and_starts_from_a_scalar_checkpoint(tmp_
     assert again.config.level_shrinkage and torch.equal(again.shrinkage_raw, solver.shrinkage_raw)
 
 
-def _blur_conditioned(x, slopes=(0.0, 0.0)):
-    solver = UnrolledSolver.from_prior(
-        _prior(x), SolverConfig(folds=3, init_step_size=0.7, init_shrinkage=0.2, blur_conditioned=True)
-    )
-    with torch.no_grad():
-        solver.step_size_slope.fill_(slopes[0])
-        solver.shrinkage_slope.fill_(slopes[1])
-    return solver
-
-
 def test_blur_conditioned_solver_reads_sigma_b_from_its_operator(float64):
     from flowrestore.operators.censored import Censored
 
     x = torch.rand(2, 3, 8, 8)
     plain = UnrolledSolver.from_prior(_prior(x), SolverConfig(folds=3, init_step_size=0.7, init_shrinkage=0.2))
-    conditioned = _blur_conditioned(x, slopes=(0.3, -0.5))
+    conditioned = _conditioned(x, slopes=(0.3, -0.5), on="blur")
     conditioned.load_state_dict(plain.state_dict(), strict=False)
     at_5, at_2 = Blur(5.0, kernel_size=3).double(), Blur(2.0, kernel_size=3).double()
     y = measure(x, at_2, 0.01, seed=1)
@@ -338,7 +330,7 @@ def test_blur_conditioned_memory_saving_gradients_equal_plain_autograd(float64):
     x = torch.rand(2, 3, 8, 8)
     op = Blur(2.0, kernel_size=3).double()
     y = measure(x, op, 0.01, seed=1)
-    solver = _blur_conditioned(x, slopes=(0.2, 0.4))
+    solver = _conditioned(x, slopes=(0.2, 0.4), on="blur")
     grads = {}
     for saving in (False, True):
         solver.memory_saving = saving
