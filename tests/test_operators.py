@@ -148,3 +148,16 @@ def test_task_spec_records_the_blur_and_reads_old_records():
     assert TaskSpec.from_dict({"task": "denoise", "noise_sigma": 0.2}) == TaskSpec.default("denoise")
     with pytest.raises(ValueError, match="unknown task field"):
         TaskSpec.from_dict({"task": "deblur", "kernel": 3})
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_blurs_are_separable_into_their_one_dimensional_factors(float64, shape):
+    x = torch.rand(shape)
+    for op in _operators(*shape[-2:]):
+        factors = op.double().factors(*shape[-2:])
+        if not isinstance(op, Blur):
+            assert factors is None
+            continue
+        f_h, f_w = factors
+        assert f_h.shape == (shape[-2],) * 2 and f_w.shape == (shape[-1],) * 2
+        assert torch.allclose(op.A(x), f_h @ x @ f_w.T, atol=1e-12), op.boundary

@@ -339,3 +339,34 @@ def test_blur_conditioned_memory_saving_gradients_equal_plain_autograd(float64):
     for name, g in grads[False].items():
         assert (g - grads[True][name]).norm() / g.norm().clamp_min(1e-30) < 1e-8, name
     assert grads[False]["step_size_slope"].abs().sum() > 0
+
+
+def test_ridge_initial_guess_is_the_minimiser_and_inverts_a_noise_free_blur(float64):
+    from flowrestore.solver.initial import ridge
+
+    x = torch.rand(2, 3, 12, 16)
+    for op in (Blur(1.5).double(), Blur(2.0, kernel_size=3, boundary="periodic").double()):
+        y = measure(x, op, 0.0)
+        v = ridge(y, op, 1e-2) - 0.5
+        gradient = op.A_adjoint(op.A(v) - (y - 0.5)) + 1e-2 * v  # of ||A v - (y - 1/2)||^2 / 2 + beta ||v||^2 / 2
+        assert gradient.abs().max() < 1e-10
+        assert (ridge(y, op, 1e-12) - x).abs().max() < 1e-4  # the 5x5 blur is invertible without noise
+    with pytest.raises(ValueError, match="separable blur"):
+        ridge(y, Denoise(), 1e-3)
+
+
+def test_a_ridge_started_solver_starts_from_the_ridge_inverse_and_round_trips(float64, tmp_path):
+    x = torch.rand(2, 3, 8, 8)
+    op = Blur(1.5).double()
+    y = measure(x, op, 0.0)
+    solver = UnrolledSolver.from_prior(_prior(x), SolverConfig(folds=2, initial_guess="ridge", ridge_balance=1e-6))
+    from flowrestore.solver.initial import ridge
+
+    assert torch.equal(solver.initial_guess(y, op), ridge(y, op, 1e-6))
+    with pytest.raises(ValueError, match="ridge inverse of a blur"):
+        solver(y, Denoise())
+    with pytest.raises(ValueError, match="initial guess"):
+        SolverConfig(initial_guess="zeros")
+    save_model(tmp_path / "ridge.safetensors", solver)
+    again = load_model(tmp_path / "ridge.safetensors").model
+    assert again.config.initial_guess == "ridge" and again.config.ridge_balance == 1e-6

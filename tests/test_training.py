@@ -251,6 +251,8 @@ def test_blur_conditioned_finetune_trains_across_sigma_b_and_records_its_range(f
             FinetuneConfig(**common, **bad)
     with pytest.raises(ValueError, match="blur_range is for deblurring"):
         FinetuneConfig(**{**common, "task": TaskSpec.default("denoise")}, blur_range=(1.0, 8.0))
+    with pytest.raises(ValueError, match="ridge initial guess is for deblurring"):
+        FinetuneConfig(**{**common, "task": TaskSpec.default("inpaint")}, initial_guess="ridge")
 
 
 def test_a_run_writes_metrics_csv_one_row_per_evaluation_across_resume(folders, tmp_path):

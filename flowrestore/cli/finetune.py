@@ -65,6 +65,11 @@ def finetune(
     eight_bit_fraction: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Share of training measurements clipped and rounded to 8 bits.")
     ] = 0.0,
+    initial_guess: Annotated[
+        str, typer.Option(metavar="[prior|ridge]", help="Where the folds start: prior, the prior's most likely "
+                          "image (the paper's), or ridge, a ridge inverse of the blur (deblurring; docs/method.md).")
+    ] = "prior",
+    ridge_balance: Annotated[float, typer.Option(parser=lo.positive, help="beta of the ridge initial guess.")] = 1e-3,
     batch_size: lo.BatchSize = 16,
     epochs: lo.Epochs = None,
     max_steps: lo.MaxSteps = None,
@@ -100,7 +105,7 @@ def finetune(
         prior=prior_path, init_from=init_from, folds=folds, plug_and_play=plug_and_play, lr=lr,
         lr_scalars=lr_scalars, memory_saving=memory_saving, image_size=image_size, device=device, bf16=bf16,
         box_jitter=box_jitter, level_shrinkage=level_shrinkage, blur_range=blur_range, blur_noise=blur_noise,
-        eight_bit_fraction=eight_bit_fraction, loop=lo.loop_config(batch_size, epochs, max_steps, time_limit, eval_every, patience, seed),
+        eight_bit_fraction=eight_bit_fraction, initial_guess=initial_guess, ridge_balance=ridge_balance, loop=lo.loop_config(batch_size, epochs, max_steps, time_limit, eval_every, patience, seed),
     )
     console = Console()
     with TrainingProgress(console, f"finetune {spec.label()}") as progress:

@@ -49,6 +49,10 @@ class LinearOperator(nn.Module):
         """The operator that fold `fold` of `folds` uses; the same one for every fold by default."""
         return self
 
+    def factors(self, height: int, width: int) -> tuple[Tensor, Tensor] | None:
+        """(F_h (H, H), F_w (W, W)) with A x = F_h x F_w^T per channel, for a separable A; else None."""
+        return None
+
     @property
     def blur_sigma(self) -> float | None:
         """The blur's sigma_b for a blur operator (what a blur-conditioned solver reads); else None."""

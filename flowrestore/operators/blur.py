@@ -55,6 +55,29 @@ class Blur(LinearOperator):
     def blur_sigma(self) -> float:
         return self.sigma
 
+    def factors(self, height: int, width: int) -> tuple[Tensor, Tensor]:
+        """The 1-D blurs along H and W (the Gaussian is separable): A x = F_h x F_w^T per channel,
+        with the same boundary (and, when periodic, the same cropping to the grid) as A."""
+        return self._factor(height, 0), self._factor(width, 1)
+
+    def _factor(self, n: int, axis: int) -> Tensor:
+        marginal = self.kernel.to(torch.float64).sum(1 - axis)  # k = outer(g, g) / sum: g up to scale
+        if self.boundary == "periodic":  # cropped to the grid as `_transfer` does
+            side = min(marginal.numel(), n - 1 + n % 2)
+            marginal = marginal[(marginal.numel() - side) // 2 :][:side]
+        marginal = marginal / marginal.sum()
+        radius = marginal.numel() // 2
+        f = torch.zeros(n, n, dtype=torch.float64)
+        rows = torch.arange(n)
+        for t, weight in enumerate(marginal.tolist()):
+            cols = rows + t - radius
+            if self.boundary == "periodic":
+                f[rows, cols % n] += weight
+            else:
+                keep = (cols >= 0) & (cols < n)
+                f[rows[keep], cols[keep]] += weight
+        return f
+
     def _transfer(self, height: int, width: int, dtype: torch.dtype) -> Tensor:
         """The kernel's DFT on an H x W grid, centred at pixel (0, 0); shape (H, W//2+1)."""
         key = (height, width, dtype, self.kernel.device)

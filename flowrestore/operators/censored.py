@@ -57,6 +57,9 @@ class Censored(LinearOperator):
     def blur_sigma(self) -> float | None:
         return self.inner.blur_sigma
 
+    def factors(self, height: int, width: int) -> tuple[Tensor, Tensor] | None:
+        return self.inner.factors(height, width)
+
     def at_fold(self, fold: int, folds: int) -> LinearOperator:
         inner = self.inner.at_fold(fold, folds)
         return self if inner is self.inner else Censored(inner, self.sigma)

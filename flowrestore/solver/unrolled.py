@@ -10,7 +10,8 @@ the last included, shrinks its latent) so that all K flows act; `shrink_last=Fal
 gives the literal reading, where the network ends on the K-th data step.
 Initial guess: x0 = g_1(0), the first fold's flow at the latent origin (the pre-trained
 prior's most likely image before fine-tuning), held constant (no gradient flows into
-it); the baselines start from A^T y (`operator.back_project`).
+it); the baselines start from A^T y (`operator.back_project`). A deblurrer may start from
+a ridge inverse of y instead (`initial_guess="ridge"`, flowrestore.solver.initial; an extension).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from torch.utils.checkpoint import checkpoint
 from flowrestore.errors import UsageError
 from flowrestore.flow.glow import Glow, GlowConfig
 from flowrestore.operators.base import LinearOperator
+from flowrestore.solver.initial import INITIAL_GUESSES, ridge
 from flowrestore.solver.prox import FlowProx, Shrink, build_prox, prox_config_from_dict
 
 
@@ -48,6 +50,8 @@ class SolverConfig:
     blur_conditioned: bool = False  # ... on the blur operator's sigma_b instead (docs/method.md, extension)
     reference_blur: float = 5.0  # the sigma_b at which the conditioned parameters equal the plain ones
     level_shrinkage: bool = False  # one lambda per fold and latent level instead of per fold (docs/method.md, extension)
+    initial_guess: str = "prior"  # x^(0): "prior" g_1(0) (the paper's) or "ridge", a ridge inverse of y (deblurring)
+    ridge_balance: float = 1e-3  # beta of the ridge initial guess (flowrestore.solver.initial)
 
     def __post_init__(self) -> None:
         if self.folds < 1:
@@ -56,6 +60,10 @@ class SolverConfig:
             object.__setattr__(self, "prox_config", prox_config_from_dict(self.prox, self.prox_config))
         if self.level_shrinkage and self.prox != "glow":
             raise UsageError("a shrinkage per latent level needs the GLOW prox")
+        if self.initial_guess not in INITIAL_GUESSES:
+            raise UsageError(f"unknown initial guess {self.initial_guess!r}; choose one of {', '.join(INITIAL_GUESSES)}")
+        if self.ridge_balance <= 0:
+            raise UsageError(f"the ridge balance must be positive, got {self.ridge_balance}")
         if self.noise_conditioned and self.blur_conditioned:
             raise UsageError("a solver is conditioned on the noise level or on the blur, not both")
 
@@ -155,6 +163,10 @@ class UnrolledSolver(nn.Module):
         return self.proxes[0 if self.config.tied else fold]
 
     def initial_guess(self, y: Tensor, operator: LinearOperator) -> Tensor:
+        if self.config.initial_guess == "ridge":
+            if operator.factors(*y.shape[-2:]) is None:
+                raise UsageError(f"this model starts from a ridge inverse of a blur; it cannot restore {operator.name}")
+            return ridge(y, operator, self.config.ridge_balance)
         x_adj = operator.back_project(y)
         first = self.proxes[0]
         if not isinstance(first, FlowProx):

@@ -46,6 +46,8 @@ class FinetuneConfig(StageConfig):
     sigma_range: tuple[float, float] | None = None  # train one noise-conditioned model on sigma ~ U(range)
     blur_range: tuple[float, float] | None = None  # train one blur-conditioned deblurrer on log sigma_b ~ U(log range)
     blur_noise: float = 0.0  # deblurring: noise sigma ~ U(0, blur_noise) per training image, not told to the model
+    initial_guess: str = "prior"  # "prior" (the paper's g_1(0)) or "ridge" (deblurring: a ridge inverse of y)
+    ridge_balance: float = 1e-3
     trainable: str = "all"  # "all", "fold-parameters" (mu, lambda and slopes), "slopes" (only the sigma slopes)
     box_jitter: int = 0  # inpainting: half the training boxes shifted by up to this many pixels each way
     level_shrinkage: bool = False  # one lambda per fold and latent level (an extension; docs/method.md)
@@ -67,6 +69,8 @@ class FinetuneConfig(StageConfig):
                                  f"for {self.task.task}")
             if self.sigma_range is not None or self.prox != "glow":
                 raise UsageError("blur conditioning is built for the GLOW prox, without sigma_range")
+        if self.initial_guess == "ridge" and self.task.task != "deblur":
+            raise UsageError(f"the ridge initial guess is for deblurring, not {self.task.task}")
         if not 0 <= self.blur_noise <= 0.1 or (self.blur_noise and self.task.task != "deblur"):
             raise UsageError(f"blur_noise is a noise level in [0, 0.1] for deblurring, got {self.blur_noise}")
         if self.box_jitter < 0 or (self.box_jitter and self.task.task != "inpaint"):
@@ -107,6 +111,8 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
         noise_conditioned=config.sigma_range is not None,
         blur_conditioned=config.blur_range is not None,
         reference_blur=config.task.blur_sigma,
+        initial_guess=config.initial_guess,
+        ridge_balance=config.ridge_balance,
         level_shrinkage=config.level_shrinkage,
         reference_sigma=config.task.noise_sigma or 0.2,
     )
@@ -130,7 +136,8 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
         initial = dict(init_step_size=solver.config.init_step_size, init_shrinkage=solver.config.init_shrinkage,
                        noise_conditioned=solver.config.noise_conditioned,
                        reference_sigma=solver.config.reference_sigma, level_shrinkage=solver.config.level_shrinkage,
-                       blur_conditioned=solver.config.blur_conditioned, reference_blur=solver.config.reference_blur)
+                       blur_conditioned=solver.config.blur_conditioned, reference_blur=solver.config.reference_blur,
+                       initial_guess=solver.config.initial_guess, ridge_balance=solver.config.ridge_balance)
         if replace(start.config, **initial) == solver.config:
             # continue a run: flows, mu and lambda (a plain start leaves a conditioned model's slopes at 0;
             # a fold's one lambda becomes the start of each of its levels' lambdas)
