@@ -33,8 +33,8 @@ import torch
 from flowrestore.benchmark.map import LatentMAP, MapConfig
 from flowrestore.flow import Glow, preset
 from flowrestore.operators import Denoise, measure
-from flowrestore.solving import noise_conditioned
 from flowrestore.solver import SolverConfig, UnrolledSolver
+from flowrestore.solving import noise_conditioned
 
 SIZE = 64
 

@@ -19,8 +19,7 @@ from flowrestore.metrics import psnr, ssim
 from flowrestore.noise_level import estimate_sigma
 from flowrestore.operators import TaskSpec
 from flowrestore.resources import check_pixels, memory_errors
-from flowrestore.solving import (  # noqa: F401  (crop, pad, padding, solve: also imported from here)
-    crop, noise_conditioned, observed_mask, pad, padding, simulate, solve)
+from flowrestore.solving import crop, noise_conditioned, observed_mask, pad, padding, simulate, solve  # noqa: F401  (crop, pad, padding, solve: also imported from here)
 
 if TYPE_CHECKING:
     from flowrestore.faces import Face, FaceOptions

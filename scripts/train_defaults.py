@@ -28,7 +28,15 @@ from flowrestore.metrics import psnr_each
 from flowrestore.operators import TaskSpec, measure_each
 from flowrestore.serialization import load_model, save_model
 from flowrestore.tasks import TASKS
-from flowrestore.training import FinetuneConfig, LoopConfig, LoopResult, PretrainConfig, TrainingError, finetune, pretrain
+from flowrestore.training import (
+    FinetuneConfig,
+    LoopConfig,
+    LoopResult,
+    PretrainConfig,
+    TrainingError,
+    finetune,
+    pretrain,
+)
 from flowrestore.training.pretrain import dequantize
 
 

@@ -1,9 +1,9 @@
 """The registry: the shipped file, name/path resolution, hash checks, task checks, clear errors."""
 
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 from cli_fixtures import checkpoint_dir, one_thread, sha256, write_registry  # noqa: F401 (fixtures)
 
 from flowrestore import checkpoints
@@ -52,7 +52,6 @@ def test_bundled_weights_are_stored_as_shipped_within_the_size_budget():
 
 def test_shipped_tasks_are_valid_task_specs():
     from flowrestore.operators import TaskSpec
-
     from flowrestore.serialization import read_metadata
 
     for entry in list_checkpoints():

@@ -487,9 +487,9 @@ def test_nan_weights_are_refused_naming_the_checkpoint(tmp_path, run, checkpoint
 
 
 def test_non_finite_outputs_are_not_written(tmp_path, run, monkeypatch):
-    import flowrestore.restore
-
     from dataclasses import replace
+
+    import flowrestore.restore
 
     real = flowrestore.restore.restore_images
 

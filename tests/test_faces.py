@@ -16,7 +16,6 @@ from test_cli import fails
 from typer.testing import CliRunner
 
 from flowrestore.cli import app
-
 from flowrestore.faces import Box, FaceOptions, Frame, box_of, face_task, frame_of, whole_image_frame
 from flowrestore.faces import paste as pasting
 from flowrestore.faces.framing import BOX_CENTRE, BOX_SIDE, FRAME

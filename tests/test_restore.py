@@ -3,7 +3,6 @@
 import math
 
 import numpy as np
-
 import pytest
 import torch
 from cli_fixtures import checkpoint_dir, one_thread, tiny_solver  # noqa: F401 (fixtures)

@@ -17,8 +17,7 @@ from typer.testing import CliRunner
 
 from flowrestore.cli import app
 from flowrestore.errors import ImageReadError
-from flowrestore.training import LoopConfig, PretrainConfig, TrainingError, pretrain
-from flowrestore.training import data
+from flowrestore.training import LoopConfig, PretrainConfig, TrainingError, data, pretrain
 
 pretrain_module = importlib.import_module("flowrestore.training.pretrain")
 

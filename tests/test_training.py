@@ -13,10 +13,11 @@ import torch
 from flowrestore.operators import TaskSpec, measure
 from flowrestore.serialization import load_model
 from flowrestore.training import FinetuneConfig, LoopConfig, PretrainConfig, TrainingError, finetune, pretrain
-pretrain_module = importlib.import_module("flowrestore.training.pretrain")
-from flowrestore.training.state import load_state, save_state
 
+pretrain_module = importlib.import_module("flowrestore.training.pretrain")
 from helpers import TINY_GLOW, write_images
+
+from flowrestore.training.state import load_state, save_state
 
 
 @pytest.fixture(scope="module")

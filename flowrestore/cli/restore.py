@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from flowrestore.cli import restore_report as report
 from flowrestore.cli.options import (
     BatchSizeOption,
     BlurBoundaryOption,
@@ -18,7 +19,6 @@ from flowrestore.cli.options import (
     SeedOption,
     TaskOption,
 )
-from flowrestore.cli import restore_report as report
 from flowrestore.cli.restore_options import (
     AlignedOption,
     BlurSigmaOption,

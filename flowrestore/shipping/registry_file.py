@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 # Keys in the order they are written; others follow in their given order.
 ROW_ORDER = ("name", "kind", "description", "task", "sigma_range", "architecture", "file", "hub", "sha256", "metrics")

@@ -13,10 +13,10 @@ from flowrestore.metrics import psnr_each
 from flowrestore.operators.blur import Blur
 from flowrestore.operators.inpaint import Inpaint
 from flowrestore.operators.measurement import measure_each, quantize_8bit
-from flowrestore.tasks import TaskSpec
 from flowrestore.serialization import CheckpointError, load_model
 from flowrestore.solver.prox import ResNetConfig, UNetConfig
 from flowrestore.solver.unrolled import SolverConfig, UnrolledSolver
+from flowrestore.tasks import TaskSpec
 from flowrestore.training import data
 from flowrestore.training.distributed import Context
 from flowrestore.training.loop import Callback, LoopResult

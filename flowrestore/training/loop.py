@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from flowrestore.errors import TrainingError, UsageError
-from flowrestore.training.rundir import BEST_FILE, LAST_FILE, STATE_FILE
 from flowrestore.training import metrics_log
+from flowrestore.training.rundir import BEST_FILE, LAST_FILE, STATE_FILE
 from flowrestore.training.state import load_state, save_state
 
 __all__ = ["BEST_FILE", "LAST_FILE", "STATE_FILE", "LoopConfig", "LoopResult", "TrainingError", "run"]
