@@ -240,3 +240,40 @@ def test_agreement_is_infinite_for_the_same_model_and_finite_for_a_changed_one(t
     with single_thread():
         assert agreement(model, model, TaskSpec.default("denoise"), images) == float("inf")
         assert 0 < agreement(model, other, TaskSpec.default("denoise"), images) < 100
+
+
+@pytest.mark.parametrize("extension", ["ridge", "blur-aware", "levels"])
+def test_a_continued_model_keeps_what_its_file_says_of_itself(tmp_path, extension):
+    """The pipeline's fine-tune config rebuilds the shipped architecture, so the run continues the
+    same function (build_solver loads every weight only when the configurations match)."""
+    from dataclasses import replace
+
+    import torch
+    from cli_fixtures import save_tiny_blur_conditioned, tiny_solver
+
+    from flowrestore.checkpoints import Entry
+    from flowrestore.operators import TaskSpec
+    from flowrestore.serialization import load_model, save_model
+    from flowrestore.shipping.continuation import continuation_config
+    from flowrestore.solver import SolverConfig, UnrolledSolver
+    from flowrestore.training.finetune import build_solver
+
+    path = tmp_path / "model.safetensors"
+    task = "denoise" if extension == "levels" else "deblur"
+    if extension == "blur-aware":
+        save_tiny_blur_conditioned(path)
+    else:
+        prior = tiny_solver().proxes[0].flow
+        config = SolverConfig(folds=2, initial_guess="ridge", ridge_balance=1e-4) if extension == "ridge" \
+            else SolverConfig(folds=2, level_shrinkage=True)
+        save_model(path, UnrolledSolver.from_prior(prior, config), extra={"task": TaskSpec.default(task).to_dict()})
+    prior_path = save_tiny(tmp_path / "prior.safetensors", None)
+    entry = Entry(name=f"glow-{task}", kind="solver", architecture="tiny", task={"task": task})
+    common = dict(train_dir=tmp_path, val_dir=None, out_dir=tmp_path / "run", device="cpu", image_size=16)
+    config = continuation_config(entry, path, prior_path, RECIPES[("cpu", "solver")], common, path)
+    rebuilt = build_solver(config)
+    shipped = load_model(path).model
+    initial = dict(init_step_size=rebuilt.config.init_step_size, init_shrinkage=rebuilt.config.init_shrinkage)
+    assert replace(shipped.config, **initial) == rebuilt.config  # the same model but for where training began
+    for name, value in shipped.state_dict().items():
+        assert torch.equal(rebuilt.state_dict()[name], value), name

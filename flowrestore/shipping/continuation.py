@@ -137,14 +137,17 @@ def continue_model(entry: Entry, shipped: Path, prior: Path, data: Path, state_r
 def continuation_config(entry: Entry, shipped: Path, prior: Path, recipe: Recipe, common: dict,
                         start: Path | None) -> FinetuneConfig:
     """How a task model goes on training: its Table I task, the recipe, the task's options, and what
-    its file says of itself (folds, noise range, a shrinkage per level)."""
+    its file says of itself (folds, noise or blur range, a shrinkage per level, its initial guess)."""
     meta = read_metadata(shipped)
     options = dict(TASK_OPTIONS.get(entry.task_name, {}))
     if "sigma_range" in meta:  # a noise-conditioned model goes on training across its range
         options["sigma_range"] = tuple(meta["sigma_range"])
     if "blur_range" in meta:  # likewise a blur-conditioned one, with its training noise and 8-bit share
         options.update(blur_range=tuple(meta["blur_range"]), **BLUR_AWARE_OPTIONS)
+    config = meta["config"]
     return FinetuneConfig(**common, task=TaskSpec.default(entry.task_name), prior=prior, init_from=start,
-                          folds=meta["config"]["folds"], shrink_last=meta["config"]["shrink_last"],
-                          level_shrinkage=meta["config"].get("level_shrinkage", False),
+                          folds=config["folds"], shrink_last=config["shrink_last"],
+                          level_shrinkage=config.get("level_shrinkage", False),
+                          initial_guess=config.get("initial_guess", "prior"),
+                          ridge_balance=config.get("ridge_balance", 1e-3),
                           lr=recipe.lr, lr_scalars=recipe.lr_scalars, memory_saving=False, **options)
