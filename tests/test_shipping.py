@@ -75,6 +75,8 @@ def test_readme_block_is_rendered_from_registry_rows():
     out = readme.replace_block(text, rows)
     assert "old table" not in out and out.startswith("intro\n") and out.endswith("outro\n")
     assert "**30.00 ± 0.20 dB**" in out and "40.55 dB" in out and "-10.55 dB" in out and "cpu 2.5 h" in out
+    aware = readme.replace_block(text, [{**rows[0], "name": "glow-deblur-aware", "blur_range": [1.0, 8.0]}])
+    assert "deblur σ_b = 5, 5×5 kernel (follows σ_b; trained on σ_b 1–8)" in aware
     with pytest.raises(ValueError, match="markers"):
         readme.replace_block("no markers", rows)
 

@@ -47,6 +47,9 @@ def table(rows: list[dict]) -> str:
         if "sigma_range" in row:
             low, high = row["sigma_range"]
             label += f" (σ given; trained on σ {low:g}–{high:g})"
+        if "blur_range" in row:
+            low, high = row["blur_range"]
+            label += f" (follows σ_b; trained on σ_b {low:g}–{high:g})"
         lines.append(
             f"| `{row['name']}` | {label} | {val} | **{test:.2f}{interval} dB** | {anime} | "
             f"{paper:.2f} dB | {test - paper:+.2f} dB | {compute} |"
