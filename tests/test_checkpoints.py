@@ -62,6 +62,7 @@ def test_shipped_tasks_are_valid_task_specs():
             meta = read_metadata(entry.bundled_path())
             assert spec == TaskSpec.from_dict(meta["task"])
             assert entry.sigma_range == (tuple(meta["sigma_range"]) if "sigma_range" in meta else None)
+            assert entry.blur_range == (tuple(meta["blur_range"]) if "blur_range" in meta else None)
 
 
 def test_an_existing_path_is_used_as_it_is(checkpoint_dir):
