@@ -6,10 +6,9 @@ reads and checks the rows. The default registry is the package's own copy.
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import tomllib
 
 from flowrestore.errors import CheckpointUnavailableError, RegistryError, UnknownCheckpointError
 from flowrestore.hub import HubFile

@@ -19,7 +19,9 @@ from flowrestore.metrics import psnr, ssim
 from flowrestore.noise_level import estimate_sigma
 from flowrestore.operators import TaskSpec
 from flowrestore.resources import check_pixels, memory_errors
-from flowrestore.solving import crop, noise_conditioned, observed_mask, pad, padding, simulate, solve  # noqa: F401  (crop, pad, padding, solve: also imported from here)
+
+# crop, pad, padding and solve are also imported from here
+from flowrestore.solving import crop, noise_conditioned, observed_mask, pad, padding, simulate, solve  # noqa: F401
 
 if TYPE_CHECKING:
     from flowrestore.faces import Face, FaceOptions

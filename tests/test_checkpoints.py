@@ -1,9 +1,9 @@
 """The registry: the shipped file, name/path resolution, hash checks, task checks, clear errors."""
 
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 from cli_fixtures import checkpoint_dir, one_thread, sha256, write_registry  # noqa: F401 (fixtures)
 
 from flowrestore import checkpoints

@@ -4,10 +4,10 @@ pipeline shipping a candidate only when validation improves (tiny models, a few 
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 from cli_fixtures import save_tiny, sha256, single_thread
 from helpers import write_images
 

@@ -105,7 +105,8 @@ def finetune(
         prior=prior_path, init_from=init_from, folds=folds, plug_and_play=plug_and_play, lr=lr,
         lr_scalars=lr_scalars, memory_saving=memory_saving, image_size=image_size, device=device, bf16=bf16,
         box_jitter=box_jitter, level_shrinkage=level_shrinkage, blur_range=blur_range, blur_noise=blur_noise,
-        eight_bit_fraction=eight_bit_fraction, initial_guess=initial_guess, ridge_balance=ridge_balance, loop=lo.loop_config(batch_size, epochs, max_steps, time_limit, eval_every, patience, seed),
+        eight_bit_fraction=eight_bit_fraction, initial_guess=initial_guess, ridge_balance=ridge_balance,
+        loop=lo.loop_config(batch_size, epochs, max_steps, time_limit, eval_every, patience, seed),
     )
     console = Console()
     with TrainingProgress(console, f"finetune {spec.label()}") as progress:

@@ -18,14 +18,7 @@ from flowrestore.checkpoints import Entry, sha256_of
 from flowrestore.operators import TaskSpec
 from flowrestore.serialization import read_metadata
 from flowrestore.shipping.schedule import lr_scale
-from flowrestore.training import (
-    FinetuneConfig,
-    LoopConfig,
-    LoopResult,
-    PretrainConfig,
-    finetune,
-    pretrain,
-)
+from flowrestore.training import FinetuneConfig, LoopConfig, LoopResult, PretrainConfig, finetune, pretrain
 from flowrestore.training.loop import STATE_FILE
 
 LINEAGE = "lineage.json"

@@ -87,12 +87,14 @@ def _score(entry: Entry, path: Path, dataset: str, config: ShipConfig, cache: Sc
                                                sweep=sweep))
 
 
+# The metadata key a conditioned model of each task records its training range under.
+CONDITIONED_RANGE = {"denoise": "sigma_range", "deblur": "blur_range"}
+
+
 def _sweep_protocol(entry: Entry, candidate: Path) -> bool:
     """A conditioned model is judged over its task's sweep, not at one setting: a noise-conditioned
     denoiser over the noise levels, a blur-conditioned deblurrer over sigma_b."""
-    meta = read_metadata(candidate)
-    return (entry.task_name, "sigma_range" in meta, "blur_range" in meta) in (("denoise", True, False),
-                                                                               ("deblur", False, True))
+    return CONDITIONED_RANGE.get(entry.task_name) in read_metadata(candidate)
 
 
 def compute_of(name: str, path: Path) -> list[dict]:
@@ -177,7 +179,7 @@ def _ship_locked(entry: Entry, candidate: Path, data: bytes, sha: str, metrics: 
 
         meta = read_metadata(candidate)
         task = {"task": TaskSpec.from_dict(meta["task"]).to_dict()}
-        for key in ("sigma_range", "blur_range"):  # what a conditioned model was trained across
+        for key in CONDITIONED_RANGE.values():  # what a conditioned model was trained across
             if key in meta:
                 task[key] = list(meta[key])
     rows = registry_file.update_row(rows, entry.name, sha256=sha, metrics=metrics, **task)

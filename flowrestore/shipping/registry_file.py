@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import tomllib
 from pathlib import Path
 
-import tomllib
-
 # Keys in the order they are written; others follow in their given order.
-ROW_ORDER = ("name", "kind", "description", "task", "sigma_range", "architecture", "file", "hub", "sha256", "metrics")
+ROW_ORDER = ("name", "kind", "description", "task", "sigma_range", "blur_range", "architecture", "file", "hub", "sha256", "metrics")
 
 
 def header(text: str) -> str:
