@@ -21,7 +21,17 @@ from flowrestore.operators import TaskSpec
 from flowrestore.resources import check_pixels, memory_errors
 
 # crop, pad, padding and solve are also imported from here
-from flowrestore.solving import crop, noise_conditioned, observed_mask, pad, padding, simulate, solve  # noqa: F401
+from flowrestore.solving import (  # noqa: F401
+    counts_storage,
+    crop,
+    noise_conditioned,
+    observed_mask,
+    pad,
+    padding,
+    simulate,
+    solve,
+    told_sigma,
+)
 
 if TYPE_CHECKING:
     from flowrestore.faces import Face, FaceOptions
@@ -164,12 +174,14 @@ def _noise_levels(model: nn.Module, y: Tensor, task: TaskSpec, sigma: float | No
     the level is only reported (the CLI suggests the noise-aware model when it is far off)."""
     if not noise_conditioned(model) and task.task != "denoise":
         return None, False
+    told = lambda noise: told_sigma(model, noise, eight_bit=not degrade)  # noqa: E731 (a file is 8-bit)
     if sigma is not None:
-        return torch.full((y.shape[0],), float(sigma)), False
+        return told(torch.full((y.shape[0],), float(sigma))), False
     if degrade:
-        return torch.full((y.shape[0],), task.noise_sigma), False
+        return told(torch.full((y.shape[0],), task.noise_sigma)), False
     try:
-        return estimate_sigma(y.cpu()).clamp_min(1e-3), True
+        # a model that counts storage is told the file's rounding on top of the estimate (0 for a clean file)
+        return told(estimate_sigma(y.cpu()).clamp_min(0.0 if counts_storage(model) else 1e-3)), True
     except UsageError:
         if noise_conditioned(model):
             raise

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flowrestore.operators import TaskSpec
-from flowrestore.solving import noise_conditioned
+from flowrestore.solving import counts_storage, noise_conditioned
 
 NOISE_AWARE = "glow-denoise-aware"  # the registry's noise-conditioned denoiser
 # Beyond this distance from a fixed denoiser's level, the noise-aware model restores better (test sweep:
@@ -55,6 +55,7 @@ def sigma_notes(loaded, name: str, spec: TaskSpec, sigma: float | None, degrade:
         return []
     if noise_conditioned(loaded.model):
         low, high = loaded.metadata.get("sigma_range", (None, None))
+        low = 0.0 if counts_storage(loaded.model) and low is not None else low  # noise-free is trained too
         if sigma is not None and low is not None and not low <= sigma <= high:
             return [f"warning: {name} was trained for noise sigma {low:g} to {high:g}; {sigma:g} is outside"]
         return []

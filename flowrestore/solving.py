@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from flowrestore.errors import MaskSizeError, UsageError
-from flowrestore.operators import CENTRE, TaskSpec, centre_box_mask, measure_each
+from flowrestore.operators import CENTRE, TaskSpec, centre_box_mask, measure_each, with_storage
 from flowrestore.operators.censored import censored
 
 
@@ -79,6 +79,20 @@ def simulate(x: Tensor, task: TaskSpec, mask: Tensor | None, seeds: Sequence[int
 def noise_conditioned(model: nn.Module) -> bool:
     """Whether `model` restores at a noise level it is given (docs/method.md, noise conditioning)."""
     return bool(getattr(getattr(model, "config", None), "noise_conditioned", False))
+
+
+def counts_storage(model: nn.Module) -> bool:
+    """Whether the noise level `model` is told includes its measurement's rounding (docs/method.md)."""
+    return bool(getattr(getattr(model, "config", None), "storage_noise", False))
+
+
+def told_sigma(model: nn.Module, noise_sigma, eight_bit: bool):
+    """The noise level to give `model` for measurements with Gaussian noise `noise_sigma` (a number,
+    one per image, or None for none), stored as an 8-bit file or as float32 values: the noise itself,
+    or for a model that counts storage (flowrestore.operators.with_storage), the two together."""
+    if not counts_storage(model):
+        return noise_sigma
+    return with_storage(0.0 if noise_sigma is None else noise_sigma, eight_bit)
 
 
 def solve(model: nn.Module, y: Tensor, task: TaskSpec, mask: Tensor | None = None, sigma=None,

@@ -116,6 +116,7 @@ def checkpoint_dir(tmp_path_factory) -> Path:
         save_tiny(folder / "tiny-prior.safetensors", None)
         save_tiny_conditioned(folder / "tiny-denoise-sigma.safetensors")
         save_tiny_blur_conditioned(folder / "tiny-deblur-aware.safetensors")
+        save_tiny_storage_aware(folder / "tiny-deblur-noise.safetensors")
     return folder
 
 
@@ -126,6 +127,20 @@ def save_tiny_blur_conditioned(path: Path) -> Path:
     with torch.no_grad():
         solver.step_size_slope.fill_(0.5)
     save_model(path, solver, extra={"task": TaskSpec.default("deblur").to_dict(), "blur_range": [1.0, 8.0]})
+    return path
+
+
+def save_tiny_storage_aware(path: Path) -> Path:
+    """A tiny noise-aware deblurrer from a ridge inverse, told the file's rounding as noise (sigma 0 to 0.02)."""
+    from flowrestore.operators import STORAGE_SIGMA
+
+    prior = tiny_solver().proxes[0].flow
+    config = SolverConfig(folds=2, noise_conditioned=True, storage_noise=True, initial_guess="ridge",
+                          reference_sigma=STORAGE_SIGMA["8bit"])
+    solver = UnrolledSolver.from_prior(prior, config).eval()
+    with torch.no_grad():
+        solver.shrinkage_slope.fill_(0.5)
+    save_model(path, solver, extra={"task": TaskSpec.default("deblur").to_dict(), "sigma_range": [0.002, 0.02]})
     return path
 
 

@@ -390,6 +390,24 @@ def test_a_blur_aware_deblurrer_follows_blur_sigma_within_its_range_and_warns_ou
               model="deblur-aware"), "blur sigma")
 
 
+def test_a_noise_aware_deblurrer_counts_the_files_rounding_and_follows_sigma(tmp_path, run):
+    source = _noisy_face(tmp_path, 0.0, "b.png")  # a smooth, noise-free 8-bit file
+    outs = {}
+    for name, extra in (("none", ()), ("zero", ("--sigma", "0")), ("some", ("--sigma", "0.02")),
+                        ("far", ("--sigma", "0.05"))):
+        result = run("restore", source, "--task", "deblur", "-o", tmp_path / f"{name}.png", *extra,
+                     model="deblur-noise")
+        assert result.exit_code == 0, result.output
+        outs[name] = (result.stderr, np.asarray(Image.open(tmp_path / f"{name}.png"), dtype=float))
+    # a clean file: the estimate is about the 8-bit rounding alone, 1/255/sqrt(12) = 0.0011
+    assert "estimated noise sigma 0.001 " in outs["none"][0]
+    assert "warning" not in outs["zero"][0] + outs["some"][0]  # noise-free files are part of its training
+    assert "trained for noise sigma 0 to 0.02; 0.05 is outside" in outs["far"][0]
+    assert np.abs(outs["zero"][1] - outs["some"][1]).mean() > 0  # --sigma steers the restoration
+    degraded = run("restore", source, "--task", "deblur", "--degrade", "-o", tmp_path / "d.png", model="deblur-noise")
+    assert degraded.exit_code == 0, degraded.output
+
+
 def test_a_fixed_level_denoiser_reports_the_estimated_noise_and_points_to_the_noise_aware_model(tmp_path, run):
     weak = run("restore", _noisy_face(tmp_path, 0.05, "weak.png"), "-o", tmp_path / "w.png", model="denoise")
     assert weak.exit_code == 0, weak.output

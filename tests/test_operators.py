@@ -161,3 +161,19 @@ def test_blurs_are_separable_into_their_one_dimensional_factors(float64, shape):
         f_h, f_w = factors
         assert f_h.shape == (shape[-2],) * 2 and f_w.shape == (shape[-1],) * 2
         assert torch.allclose(op.A(x), f_h @ x @ f_w.T, atol=1e-12), op.boundary
+
+
+def test_storage_rounding_counts_as_noise_in_quadrature():
+    import math
+
+    from flowrestore.operators import STORAGE_SIGMA, quantize_8bit, with_storage
+
+    q = STORAGE_SIGMA["8bit"]
+    assert math.isclose(q, 1 / 255 / math.sqrt(12))
+    # the rounding error of an 8-bit file has about that standard deviation
+    y = torch.rand(200_000, generator=torch.Generator().manual_seed(0))
+    assert abs(float((quantize_8bit(y) - y).std()) / q - 1) < 0.01
+    levels = with_storage(torch.tensor([0.0, 0.0, 0.05]), torch.tensor([False, True, True]))
+    assert 0 < levels[0] < 1e-7 and math.isclose(float(levels[1]), q, rel_tol=1e-6)
+    assert math.isclose(float(levels[2]), math.hypot(0.05, q), rel_tol=1e-6)
+    assert float(with_storage(0.0, True)) == float(levels[1])

@@ -370,3 +370,54 @@ def test_a_ridge_started_solver_starts_from_the_ridge_inverse_and_round_trips(fl
     save_model(tmp_path / "ridge.safetensors", solver)
     again = load_model(tmp_path / "ridge.safetensors").model
     assert again.config.initial_guess == "ridge" and again.config.ridge_balance == 1e-6
+
+
+def test_ridge_takes_one_balance_per_image(float64):
+    from flowrestore.solver.initial import ridge
+
+    x = torch.rand(3, 3, 8, 12)
+    op = Blur(1.5).double()
+    y = measure(x, op, 0.01, seed=2)
+    balances = torch.tensor([1e-6, 1e-3, 1e-1])
+    together = ridge(y, op, balances)
+    for i, beta in enumerate(balances.tolist()):
+        assert torch.allclose(together[i : i + 1], ridge(y[i : i + 1], op, beta), atol=1e-12)
+
+
+def _storage_solver(x, slopes=(0.3, 0.8)):
+    """A ridge-started deblurrer told sigma with the storage's rounding counted (as finetune builds it)."""
+    from flowrestore.operators import STORAGE_SIGMA
+
+    config = SolverConfig(folds=2, init_step_size=0.7, init_shrinkage=0.2, initial_guess="ridge", ridge_balance=1e-3,
+                          noise_conditioned=True, storage_noise=True, reference_sigma=STORAGE_SIGMA["8bit"])
+    solver = UnrolledSolver.from_prior(_prior(x), config)
+    with torch.no_grad():
+        solver.step_size_slope.fill_(slopes[0])
+        solver.shrinkage_slope.fill_(slopes[1])
+    return solver
+
+
+def test_a_noise_aware_deblurrer_scales_its_ridge_balance_with_sigma_squared(float64):
+    from flowrestore.operators import STORAGE_SIGMA
+    from flowrestore.solver.initial import ridge
+
+    x = torch.rand(2, 3, 8, 8)
+    op = Blur(1.5).double()
+    y = measure(x, op, 0.0)
+    solver = _storage_solver(x)
+    reference = STORAGE_SIGMA["8bit"]
+    for sigma in (reference, 10 * reference, 1e-8):
+        log_ratio = solver.log_ratio(sigma, 2, y)
+        expected = ridge(y, op, 1e-3 * (sigma / reference) ** 2)
+        assert torch.allclose(solver.initial_guess(y, op, log_ratio), expected, atol=1e-9), sigma
+    # at an 8-bit file's level it is the plain ridge-started solver with the same weights, whatever its slopes
+    plain = UnrolledSolver.from_prior(_prior(x), SolverConfig(folds=2, init_step_size=0.7, init_shrinkage=0.2,
+                                                              initial_guess="ridge", ridge_balance=1e-3))
+    solver.load_state_dict(plain.state_dict(), strict=False)
+    with torch.no_grad():
+        assert torch.allclose(solver(y, op, sigma=reference), plain(y, op), atol=1e-10)
+        # told the measurement is exact, the positive slopes shrink less and step less: closer to x
+        exact = solver(y, op, sigma=STORAGE_SIGMA["float32"])
+    assert ((exact - x) ** 2).mean() < ((plain(y, op) - x) ** 2).mean()
+    with pytest.raises(ValueError, match="noise-conditioned"):
+        SolverConfig(storage_noise=True)

@@ -256,6 +256,40 @@ def test_blur_conditioned_finetune_trains_across_sigma_b_and_records_its_range(f
         FinetuneConfig(**{**common, "task": TaskSpec.default("inpaint")}, initial_guess="ridge")
 
 
+def test_noise_aware_deblurring_trains_on_exact_files_and_noisy_measurements_told_apart(folders, tmp_path):
+    from flowrestore.operators import STORAGE_SIGMA
+    from flowrestore.training.distributed import Context
+    from flowrestore.training.finetune import FinetuneObjective
+
+    prior = pretrain(_pretrain_config(folders, tmp_path / "prior", steps=1))
+    train, val = folders
+    common = dict(train_dir=train, val_dir=val, task=TaskSpec("deblur", blur_sigma=1.5, blur_kernel=3),
+                  prior=prior.best_path, folds=2, image_size=16, lr=1e-3, device="cpu", initial_guess="ridge")
+    config = FinetuneConfig(**common, out_dir=tmp_path / "aware", sigma_range=(0.002, 0.02), eight_bit_fraction=0.5,
+                            loop=LoopConfig(batch_size=16, max_steps=3))
+    assert config.storage_noise and config.validation_levels(5) == [0.0, 0.0, 0.002, 0.02, 0.0]
+    assert config.validation_storage(5) == [False, True, True, True, False]
+    objective = FinetuneObjective(config, Context(device=torch.device("cpu"), rank=0, world_size=1))
+    x, y, sigma, _ = objective._triple(0)
+    rounded = (y * 255 - torch.round(y * 255)).flatten(1).abs().amax(1) < 1e-4  # which measurements are 8-bit files
+    q, f32 = STORAGE_SIGMA["8bit"], STORAGE_SIGMA["float32"]
+    assert sigma.shape == (16,) and bool((sigma > 0).all()) and bool((sigma <= 0.021).all())
+    noise_free = sigma < 1.01 * q
+    assert noise_free.any() and (~noise_free).any()
+    # a noise-free measurement is told the rounding of where it is stored, and only that
+    assert torch.allclose(sigma[noise_free & rounded], torch.tensor(q), rtol=1e-5)
+    assert torch.allclose(sigma[noise_free & ~rounded], torch.tensor(f32), rtol=1e-5)
+    x_val, y_val = objective.val_pairs
+    assert objective.val_sigma[0] == pytest.approx(f32) and objective.val_sigma[1] == pytest.approx(q)
+    assert torch.equal(y_val[1], torch.round(y_val[1] * 255) / 255)
+    result = finetune(config)
+    model = load_model(result.best_path).model
+    assert model.config.noise_conditioned and model.config.storage_noise
+    assert model.config.reference_sigma == pytest.approx(q)
+    with pytest.raises(ValueError, match="blur_noise"):
+        FinetuneConfig(**common, sigma_range=(0.002, 0.02), blur_noise=0.01)
+
+
 def test_a_run_writes_metrics_csv_one_row_per_evaluation_across_resume(folders, tmp_path):
     import csv
 

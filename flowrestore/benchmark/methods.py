@@ -24,7 +24,7 @@ from flowrestore.noise_level import estimate_sigma
 from flowrestore.operators import LinearOperator, TaskSpec
 from flowrestore.operators.censored import censored
 from flowrestore.serialization import load_model
-from flowrestore.solving import noise_conditioned
+from flowrestore.solving import noise_conditioned, told_sigma
 from flowrestore.tasks import TASKS
 
 Restorer = Callable[[Tensor, LinearOperator], Tensor]
@@ -182,4 +182,5 @@ def build(
             info["note"] = f"{ckpt_name} was trained at {spec.label()}, not {trained.label()}"
     if name in ESTIMATING and not noise_conditioned(ckpt.model):
         raise Unavailable(f"{ckpt_name} is not noise-conditioned, so it has no use for an estimated sigma")
-    return _no_grad(ckpt.model, setting.noise_sigma, estimate=name in ESTIMATING, clipped=clipped), info
+    sigma = told_sigma(ckpt.model, setting.noise_sigma, eight_bit=clipped)
+    return _no_grad(ckpt.model, sigma, estimate=name in ESTIMATING, clipped=clipped), info

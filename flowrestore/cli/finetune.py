@@ -62,6 +62,12 @@ def finetune(
     blur_noise: Annotated[
         float, typer.Option(min=0.0, max=0.1, help="Deblurring: add noise of sigma ~ U(0, this) to each training image.")
     ] = 0.0,
+    sigma_range: Annotated[
+        Optional[tuple[float, float]],
+        typer.Option(help="Train one noise-aware model told the noise level, its step sizes and shrinkages following "
+                     "it (docs/method.md): denoising at sigma ~ U(LOW, HIGH); deblurring half noise-free, half at "
+                     "log-uniform sigma, the float32 or 8-bit rounding counted as noise.", show_default=False),
+    ] = None,
     eight_bit_fraction: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Share of training measurements clipped and rounded to 8 bits.")
     ] = 0.0,
@@ -105,7 +111,8 @@ def finetune(
         prior=prior_path, init_from=init_from, folds=folds, plug_and_play=plug_and_play, lr=lr,
         lr_scalars=lr_scalars, memory_saving=memory_saving, image_size=image_size, device=device, bf16=bf16,
         box_jitter=box_jitter, level_shrinkage=level_shrinkage, blur_range=blur_range, blur_noise=blur_noise,
-        eight_bit_fraction=eight_bit_fraction, initial_guess=initial_guess, ridge_balance=ridge_balance,
+        sigma_range=sigma_range, eight_bit_fraction=eight_bit_fraction, initial_guess=initial_guess,
+        ridge_balance=ridge_balance,
         loop=lo.loop_config(batch_size, epochs, max_steps, time_limit, eval_every, patience, seed),
     )
     console = Console()

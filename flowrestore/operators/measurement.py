@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 
 import torch
 from torch import Tensor
@@ -48,3 +49,18 @@ def measure_each(x: Tensor, operator: LinearOperator, noise_sigma: float, seeds:
 def quantize_8bit(y: Tensor) -> Tensor:
     """A measurement as an 8-bit image file holds it: clipped to [0, 1] and rounded to 1/255."""
     return torch.round(y.clamp(0, 1) * 255) / 255
+
+
+# A stored measurement is rounded to a grid of step q; as a noise level, that error is q / sqrt(12)
+# (uniform on one step). float32 holds [0.5, 1) to 2^-24, an 8-bit file to 1/255.
+STORAGE_SIGMA = {"float32": 2.0**-24 / math.sqrt(12), "8bit": 1 / (255 * math.sqrt(12))}
+
+
+def with_storage(noise_sigma, eight_bit) -> Tensor:
+    """The noise level of a measurement with Gaussian noise `noise_sigma` (a number or one per image)
+    once stored, as float32 values or (`eight_bit`, a bool or one per image) as an 8-bit file:
+    sqrt(noise_sigma^2 + storage^2), so it is positive even for a noise-free measurement."""
+    noise = torch.as_tensor(noise_sigma, dtype=torch.float32)
+    eight_bit = torch.as_tensor(eight_bit, device=noise.device)
+    storage = torch.where(eight_bit, STORAGE_SIGMA["8bit"], STORAGE_SIGMA["float32"]).to(noise)
+    return torch.sqrt(noise**2 + storage**2)

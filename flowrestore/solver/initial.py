@@ -39,8 +39,9 @@ def _eigen(f: Tensor) -> tuple[Tensor, Tensor]:
 
 
 @torch.no_grad()
-def ridge(y: Tensor, operator: LinearOperator, balance: float) -> Tensor:
-    """The ridge inverse above for measurements y (B, C, H, W) in [0, 1] units, in y's dtype."""
+def ridge(y: Tensor, operator: LinearOperator, balance: float | Tensor) -> Tensor:
+    """The ridge inverse above for measurements y (B, C, H, W) in [0, 1] units, in y's dtype;
+    `balance` is beta, one number or one per image (B,)."""
     factors = operator.factors(*y.shape[-2:])
     if factors is None:
         raise ValueError(f"a ridge initial guess needs a separable blur operator, not {operator.name}")
@@ -49,5 +50,6 @@ def ridge(y: Tensor, operator: LinearOperator, balance: float) -> Tensor:
     q_h, q_w, a, b = (t.to(y.device) for t in (q_h, q_w, a, b))
     f_h, f_w = f_h.to(y.device), f_w.to(y.device)
     rhs = f_h.T @ (y.to(torch.float64) - CENTRE) @ f_w  # A^T (y - 1/2), (B, C, H, W)
-    v = q_h @ ((q_h.T @ rhs @ q_w) / (a[:, None] * b[None, :] + balance)) @ q_w.T
+    beta = torch.as_tensor(balance, dtype=torch.float64, device=y.device).reshape(-1, 1, 1, 1)
+    v = q_h @ ((q_h.T @ rhs @ q_w) / (a[:, None] * b[None, :] + beta)) @ q_w.T
     return (v + CENTRE).to(y.dtype)

@@ -51,7 +51,9 @@ class SolverConfig:
     reference_blur: float = 5.0  # the sigma_b at which the conditioned parameters equal the plain ones
     level_shrinkage: bool = False  # one lambda per fold and latent level instead of per fold (docs/method.md, extension)
     initial_guess: str = "prior"  # x^(0): "prior" g_1(0) (the paper's) or "ridge", a ridge inverse of y (deblurring)
-    ridge_balance: float = 1e-3  # beta of the ridge initial guess (flowrestore.solver.initial)
+    ridge_balance: float = 1e-3  # beta of the ridge initial guess (flowrestore.solver.initial); a noise-conditioned
+    # solver's beta follows sigma: ridge_balance * (sigma / reference_sigma)^2 (docs/method.md)
+    storage_noise: bool = False  # the sigma it is told counts the measurement's rounding (float32 or an 8-bit file)
 
     def __post_init__(self) -> None:
         if self.folds < 1:
@@ -66,6 +68,8 @@ class SolverConfig:
             raise UsageError(f"the ridge balance must be positive, got {self.ridge_balance}")
         if self.noise_conditioned and self.blur_conditioned:
             raise UsageError("a solver is conditioned on the noise level or on the blur, not both")
+        if self.storage_noise and not self.noise_conditioned:
+            raise UsageError("counting the storage's rounding as noise needs a noise-conditioned solver")
 
     @property
     def conditioned(self) -> bool:
@@ -162,11 +166,14 @@ class UnrolledSolver(nn.Module):
     def prox(self, fold: int) -> nn.Module:
         return self.proxes[0 if self.config.tied else fold]
 
-    def initial_guess(self, y: Tensor, operator: LinearOperator) -> Tensor:
+    def initial_guess(self, y: Tensor, operator: LinearOperator, log_ratio: Tensor | None = None) -> Tensor:
         if self.config.initial_guess == "ridge":
             if operator.factors(*y.shape[-2:]) is None:
                 raise UsageError(f"this model starts from a ridge inverse of a blur; it cannot restore {operator.name}")
-            return ridge(y, operator, self.config.ridge_balance)
+            balance = self.config.ridge_balance
+            if self.config.noise_conditioned and log_ratio is not None:  # beta ~ sigma^2, as Tikhonov's rule has it
+                balance = balance * torch.exp(2 * log_ratio.detach().to(torch.float64))
+            return ridge(y, operator, balance)
         x_adj = operator.back_project(y)
         first = self.proxes[0]
         if not isinstance(first, FlowProx):
@@ -207,7 +214,7 @@ class UnrolledSolver(nn.Module):
         noise-conditioned solvers and ignored by the others (a blur-conditioned one reads sigma_b
         from `operator`)."""
         log_ratio = self.log_ratio(sigma, y.shape[0], y, operator)
-        x = self.initial_guess(y, operator)
+        x = self.initial_guess(y, operator, log_ratio)
         estimates = [x]
         for fold in range(self.config.folds):
             x = self.prox_step(self._data_step_for_training(x, y, operator, fold, log_ratio), fold, log_ratio)

@@ -12,7 +12,7 @@ from flowrestore.flow.glow import Glow
 from flowrestore.metrics import psnr_each
 from flowrestore.operators.blur import Blur
 from flowrestore.operators.inpaint import Inpaint
-from flowrestore.operators.measurement import measure_each, quantize_8bit
+from flowrestore.operators.measurement import STORAGE_SIGMA, measure_each, quantize_8bit, with_storage
 from flowrestore.serialization import CheckpointError, load_model
 from flowrestore.solver.prox import ResNetConfig, UNetConfig
 from flowrestore.solver.unrolled import SolverConfig, UnrolledSolver
@@ -43,7 +43,8 @@ class FinetuneConfig(StageConfig):
     lr_scalars: float = 1e-2  # step sizes mu and shrinkages lambda (paper)
     max_grad_norm: float | None = 10.0
     eight_bit_fraction: float = 0.0  # share of training measurements clipped and rounded to 8 bits, as files hold them
-    sigma_range: tuple[float, float] | None = None  # train one noise-conditioned model on sigma ~ U(range)
+    sigma_range: tuple[float, float] | None = None  # train one noise-conditioned model on sigma ~ U(range); for
+    # deblurring, half the images noise-free and half at log-uniform sigma, the model told the storage's rounding too
     blur_range: tuple[float, float] | None = None  # train one blur-conditioned deblurrer on log sigma_b ~ U(log range)
     blur_noise: float = 0.0  # deblurring: noise sigma ~ U(0, blur_noise) per training image, not told to the model
     initial_guess: str = "prior"  # "prior" (the paper's g_1(0)) or "ridge" (deblurring: a ridge inverse of y)
@@ -82,6 +83,20 @@ class FinetuneConfig(StageConfig):
                 raise UsageError(f"sigma_range must satisfy 0 < low < high < 1, got {self.sigma_range}")
             if self.prox != "glow":
                 raise UsageError("noise conditioning is built for the GLOW prox")
+            if self.blur_noise:
+                raise UsageError("sigma_range tells a deblurrer its noise; blur_noise adds noise it is not told")
+
+    @property
+    def storage_noise(self) -> bool:
+        """A noise-aware deblurrer: told sigma with the measurement's rounding (float32 or 8-bit) counted."""
+        return self.task.task == "deblur" and self.sigma_range is not None
+
+    def validation_storage(self, n: int) -> list[bool]:
+        """Whether each of n validation measurements is stored as an 8-bit file (else float32): a
+        noise-aware deblurrer's first of every 4 is float, the others 8-bit; every other run's are float."""
+        if self.storage_noise:
+            return [i % 4 != 0 for i in range(n)]
+        return [False] * n
 
     def validation_blurs(self, n: int) -> list[float]:
         """The sigma_b of each of n validation images: the task's, or 4 log-spaced levels across blur_range."""
@@ -96,7 +111,7 @@ class FinetuneConfig(StageConfig):
         if self.sigma_range is None:
             return [self.task.noise_sigma] * n
         low, high = self.sigma_range
-        levels = [low + (high - low) * i / 3 for i in range(4)]
+        levels = [0.0, 0.0, low, high] if self.storage_noise else [low + (high - low) * i / 3 for i in range(4)]
         return [levels[i % 4] for i in range(n)]
 
 
@@ -109,12 +124,13 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
         init_step_size=INITIAL_STEP_SIZE[config.task.task],
         init_shrinkage=config.init_shrinkage,
         noise_conditioned=config.sigma_range is not None,
+        storage_noise=config.storage_noise,
         blur_conditioned=config.blur_range is not None,
         reference_blur=config.task.blur_sigma,
         initial_guess=config.initial_guess,
         ridge_balance=config.ridge_balance,
         level_shrinkage=config.level_shrinkage,
-        reference_sigma=config.task.noise_sigma or 0.2,
+        reference_sigma=STORAGE_SIGMA["8bit"] if config.storage_noise else config.task.noise_sigma or 0.2,
     )
     if config.prox == "glow":
         if config.prior is None:
@@ -137,7 +153,8 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
                        noise_conditioned=solver.config.noise_conditioned,
                        reference_sigma=solver.config.reference_sigma, level_shrinkage=solver.config.level_shrinkage,
                        blur_conditioned=solver.config.blur_conditioned, reference_blur=solver.config.reference_blur,
-                       initial_guess=solver.config.initial_guess, ridge_balance=solver.config.ridge_balance)
+                       initial_guess=solver.config.initial_guess, ridge_balance=solver.config.ridge_balance,
+                       storage_noise=solver.config.storage_noise)
         if replace(start.config, **initial) == solver.config:
             # continue a run: flows, mu and lambda (a plain start leaves a conditioned model's slopes at 0;
             # a fold's one lambda becomes the start of each of its levels' lambdas)
@@ -194,6 +211,10 @@ class FinetuneObjective(ImageObjective):
             for i, (level, blur) in enumerate(zip(levels, blurs))
         ]) if x_val.shape[0] else x_val
         self.val_sigma = torch.tensor(levels, device=ctx.device)
+        if config.storage_noise:
+            stored = torch.tensor(config.validation_storage(x_val.shape[0]), device=ctx.device)
+            y_val = torch.where(stored[:, None, None, None], quantize_8bit(y_val), y_val)
+            self.val_sigma = with_storage(self.val_sigma, stored)
         self.val_blur = blurs
         self.val_pairs = (x_val, y_val)
 
@@ -203,6 +224,10 @@ class FinetuneObjective(ImageObjective):
 
     def _sigma(self, n: int, g: torch.Generator) -> torch.Tensor:
         """The noise level of each training image, shape (n, 1, 1, 1)."""
+        if self.config.storage_noise:  # half noise-free, half log-uniform across the range
+            low, high = self.config.sigma_range
+            sigma = low * (high / low) ** torch.rand(n, 1, 1, 1, generator=g, device=g.device)
+            return torch.where(torch.rand(n, 1, 1, 1, generator=g, device=g.device) < 0.5, 0.0, sigma)
         if self.config.blur_noise:
             return self.config.blur_noise * torch.rand(n, 1, 1, 1, generator=g, device=g.device)
         if self.config.sigma_range is None:
@@ -247,6 +272,10 @@ class FinetuneObjective(ImageObjective):
         if self.config.eight_bit_fraction > 0:
             chosen = torch.rand(y.shape[0], 1, 1, 1, generator=g, device=g.device) < self.config.eight_bit_fraction
             y = torch.where(chosen, quantize_8bit(y), y)
+            if self.config.storage_noise:
+                sigma = with_storage(sigma, chosen)
+        elif self.config.storage_noise:
+            sigma = with_storage(sigma, False)
         return x, y, sigma.flatten(), operator
 
     def train_step(self, step: int) -> float:

@@ -106,3 +106,29 @@ def test_tuning_scores_the_grid_and_prefers_the_milder_near_tie(image_folder):
     result = tune("tv", load_images(str(image_folder), limit=2), values=(0.5, 1.0))
     assert result.values == (0.5, 1.0) and len(result.psnr) == 2 and result.best in result.values
     assert Tuning("rl", "num_iter", (10, 100, 300), (18.0, 19.27, 19.28)).best == 100
+
+
+def test_a_noise_aware_deblurrer_is_told_float_or_8bit_storage(checkpoints, smooth, tmp_path):
+    """The benchmark's float measurements are exact to float32, --8bit's to 1/255: the model hears which."""
+    from flowrestore.operators import STORAGE_SIGMA, quantize_8bit
+    from flowrestore.serialization import save_model
+    from flowrestore.solver import SolverConfig, UnrolledSolver
+
+    prior = load_model(checkpoints["glow-deblur"]).model.proxes[0].flow
+    config = SolverConfig(folds=2, noise_conditioned=True, storage_noise=True, initial_guess="ridge",
+                          reference_sigma=STORAGE_SIGMA["8bit"])
+    model = UnrolledSolver.from_prior(prior, config).eval()
+    with torch.no_grad():
+        model.shrinkage_slope.fill_(0.5)
+    save_model(tmp_path / "aware.safetensors", model,
+               extra={"task": TaskSpec.default("deblur").to_dict(), "sigma_range": [0.002, 0.02]})
+    spec = TaskSpec.default("deblur")
+    x = _batch(smooth).clamp(0.05, 0.95)  # no pixel at 0 or 1: censoring leaves the 8-bit case alone
+    op = spec.operator(*x.shape[-2:])
+    y = measure_each(x, op, 0.0, [1, 2])
+    checkpoint = {"glow-deblur": tmp_path / "aware.safetensors"}
+    with torch.no_grad():
+        for clipped, measured, storage in ((False, y, "float32"), (True, quantize_8bit(y), "8bit")):
+            restorer, _ = methods.build("glow", spec, spec, checkpoint, clipped=clipped)
+            expected = model(measured, op, sigma=STORAGE_SIGMA[storage])
+            assert torch.allclose(restorer(measured, op), expected, atol=1e-5), storage
