@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     print(" ".join(command[1:]))
     print(done.stdout.strip())
     print(done.stderr.strip())
-    print(f"\n| image | task | options | exit | wall time s | peak RSS MB |\n|---|---|---|---|---|---|")
+    print("\n| image | task | options | exit | wall time s | peak RSS MB |\n|---|---|---|---|---|---|")
     print(
         f"| {args.width}x{args.height} | {args.task} | {' '.join(args.cli_args) or 'defaults'} | {done.returncode} "
         f"| {seconds:.0f} | {peak_mb:.0f} |"
