@@ -15,6 +15,7 @@ from flowrestore.checkpoints import load_registry
 from flowrestore.shipping import readme, registry_file, schedule, transaction
 from flowrestore.shipping.continuation import RECIPES
 from flowrestore.shipping.pipeline import ShipConfig, run
+from flowrestore.shipping.scores import Score
 
 HEAD = "# a registry\n# with comments\n"
 
@@ -175,6 +176,43 @@ def test_a_noise_conditioned_candidate_is_judged_over_the_sweep_and_ships_its_ra
     assert shipped.metrics["compute"] == [{"device": "cpu", "seconds": 5}]
 
 
+@pytest.mark.parametrize("files_change, event", [(-0.5, "kept"), (-0.01, "shipped"), (0.3, "shipped")])
+def test_a_candidate_told_float_from_8bit_ships_only_if_8bit_files_do_not_get_worse(tmp_path, monkeypatch,
+                                                                                       files_change, event):
+    from cli_fixtures import save_tiny_storage_aware
+
+    from flowrestore.shipping import pipeline
+    from flowrestore.shipping.pipeline import ScoreCache, decide, export_shipped
+
+    root = _repository(tmp_path)
+    data = tmp_path / "data"
+    write_images(data / "val", 2, seed=1)
+    config = ShipConfig(root=root, data=data, state_root=tmp_path / "state", budget=0.0, margin=0.0,
+                        report_sets=(str(data / "val"), str(data / "val")))
+    candidate = tmp_path / "candidate.safetensors"
+    export_shipped(save_tiny_storage_aware(tmp_path / "fit.safetensors"), candidate, [{"device": "cpu", "seconds": 5}])
+    shipped_file = root / "flowrestore" / "weights" / "denoise.safetensors"
+    before = shipped_file.read_bytes()
+    # the candidate wins by 10 dB on the float protocol; on 8-bit files it changes by files_change
+    scores = {(False, False): 30.0, (True, False): 40.0, (False, True): 31.0, (True, True): 31.0 + files_change}
+
+    def fake_score(entry, path, dataset, config, cache, limit, sweep=False, eight_bit=False):
+        return Score("psnr", scores[(Path(path) == candidate, eight_bit)], 0.9, 2, 0.1)
+
+    monkeypatch.setattr(pipeline, "_score", fake_score)
+    monkeypatch.setattr(pipeline, "ship", lambda entry, candidate, metrics, config: shipped.update(metrics) or "sha")
+    shipped = {}
+    entry = load_registry(root / "flowrestore" / "checkpoints.toml")["glow-denoise"]
+    decision = decide(entry, candidate, None, config, ScoreCache(tmp_path / "scores.json"), lambda e: None)
+    assert decision["event"] == event, decision
+    assert decision["shipped_8bit"] == 31.0 and decision["candidate_8bit"] == pytest.approx(31.0 + files_change)
+    if event == "kept":
+        assert "8-bit files" in decision["why"] and not shipped
+    else:
+        assert shipped["val_psnr"] == 40.0 and shipped["val_psnr_8bit"] == pytest.approx(31.0 + files_change)
+    assert shipped_file.read_bytes() == before
+
+
 @pytest.mark.parametrize("task", ["denoise", "deblur"])
 def test_reship_fills_a_new_registry_entry_in_the_shipped_format(tmp_path, task):
     from cli_fixtures import save_tiny_blur_conditioned, save_tiny_conditioned
@@ -244,14 +282,14 @@ def test_agreement_is_infinite_for_the_same_model_and_finite_for_a_changed_one(t
         assert 0 < agreement(model, other, TaskSpec.default("denoise"), images) < 100
 
 
-@pytest.mark.parametrize("extension", ["ridge", "blur-aware", "levels"])
+@pytest.mark.parametrize("extension", ["ridge", "blur-aware", "levels", "noise-aware deblur"])
 def test_a_continued_model_keeps_what_its_file_says_of_itself(tmp_path, extension):
     """The pipeline's fine-tune config rebuilds the shipped architecture, so the run continues the
     same function (build_solver loads every weight only when the configurations match)."""
     from dataclasses import replace
 
     import torch
-    from cli_fixtures import save_tiny_blur_conditioned, tiny_solver
+    from cli_fixtures import save_tiny_blur_conditioned, save_tiny_storage_aware, tiny_solver
 
     from flowrestore.checkpoints import Entry
     from flowrestore.operators import TaskSpec
@@ -264,6 +302,8 @@ def test_a_continued_model_keeps_what_its_file_says_of_itself(tmp_path, extensio
     task = "denoise" if extension == "levels" else "deblur"
     if extension == "blur-aware":
         save_tiny_blur_conditioned(path)
+    elif extension == "noise-aware deblur":
+        save_tiny_storage_aware(path)
     else:
         prior = tiny_solver().proxes[0].flow
         config = SolverConfig(folds=2, initial_guess="ridge", ridge_balance=1e-4) if extension == "ridge" \
@@ -279,3 +319,7 @@ def test_a_continued_model_keeps_what_its_file_says_of_itself(tmp_path, extensio
     assert replace(shipped.config, **initial) == rebuilt.config  # the same model but for where training began
     for name, value in shipped.state_dict().items():
         assert torch.equal(rebuilt.state_dict()[name], value), name
+    if task == "deblur":
+        assert config.eight_bit_fraction == 0.5  # deblurrers go on training on files and floats alike
+    if extension == "noise-aware deblur":
+        assert config.sigma_range == (0.002, 0.02) and config.storage_noise

@@ -47,9 +47,9 @@ RECIPES: dict[tuple[str, str], Recipe] = {
 }
 
 
-# Per task, on top of the recipe. Denoising trains on half its measurements as 8-bit files hold
-# them (clipped, rounded): users' noisy images are such files (docs/training.md, "8-bit inputs").
-TASK_OPTIONS: dict[str, dict] = {"denoise": {"eight_bit_fraction": 0.5}}
+# Per task, on top of the recipe. Denoising and deblurring train on half their measurements as 8-bit
+# files hold them (clipped, rounded): users' images are such files (docs/training.md, "8-bit inputs").
+TASK_OPTIONS: dict[str, dict] = {"denoise": {"eight_bit_fraction": 0.5}, "deblur": {"eight_bit_fraction": 0.5}}
 # A blur-conditioned deblurrer: a little noise (sigma <= 0.02, not told to the model) and half 8-bit files.
 BLUR_AWARE_OPTIONS: dict = {"blur_noise": 0.02, "eight_bit_fraction": 0.5}
 

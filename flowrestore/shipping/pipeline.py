@@ -79,12 +79,21 @@ class ScoreCache:
 
 
 def _score(entry: Entry, path: Path, dataset: str, config: ShipConfig, cache: ScoreCache,
-           limit: int | None, sweep: bool = False) -> Score:
-    key = f"{sha256_of(path)}|{dataset}|{limit}" + ("|sweep" if sweep else "")
+           limit: int | None, sweep: bool = False, eight_bit: bool = False) -> Score:
+    key = f"{sha256_of(path)}|{dataset}|{limit}" + ("|sweep" if sweep else "") + ("|8bit" if eight_bit else "")
     if entry.kind == "glow":
         return cache.get(key, lambda: prior_score(path, dataset, config.device, limit))
     return cache.get(key, lambda: solver_score(path, entry.name, entry.task_name, dataset, config.device, limit,
-                                               sweep=sweep))
+                                               sweep=sweep, eight_bit=eight_bit))
+
+
+# A model told whether its measurement is exact or an 8-bit file (docs/method.md, noise-aware deblurring)
+# ships on a better Table I validation score only if 8-bit files do not lose more than this (dB) with it.
+FILES_TOLERANCE = 0.02
+
+
+def _serves_files_apart(path: Path) -> bool:
+    return bool(read_metadata(path).get("config", {}).get("storage_noise", False))
 
 
 # The metadata key a conditioned model of each task records its training range under.
@@ -211,6 +220,12 @@ def decide(entry: Entry, candidate: Path, run_dir: Path | None, config: ShipConf
     decision = _decision(entry, before, after, sweep)
     if not after.better_than(before, config.margin):
         return {"event": "kept", **decision}
+    if _serves_files_apart(candidate):
+        files = [_score(entry, path, str(config.data / "val"), config, cache, config.val_limit, eight_bit=True)
+                 for path in (shipped, candidate)]
+        decision.update(shipped_8bit=round(files[0].value, 4), candidate_8bit=round(files[1].value, 4))
+        if files[1].value < files[0].value - FILES_TOLERANCE:
+            return {"event": "kept", "why": "8-bit files restore worse", **decision}
     if config.dry_run:
         return {"event": "would ship", **decision}
     emit({"event": "scoring", "name": entry.name, "on": "test and anime sets (report only)"})
@@ -227,6 +242,9 @@ def _decision(entry: Entry, before: Score | None, after: Score, sweep: bool) -> 
 def _ship_scored(entry: Entry, candidate: Path, val: Score, sweep: bool, run_dir: Path | None, config: ShipConfig,
                  cache: ScoreCache) -> dict:
     metrics = _metrics(entry, candidate, val, config, cache)
+    if _serves_files_apart(candidate):
+        metrics["val_psnr_8bit"] = round(_score(entry, candidate, str(config.data / "val"), config, cache,
+                                                config.val_limit, eight_bit=True).value, 3)
     if sweep:
         metrics["val_sweep_psnr"] = metrics.pop("val_psnr")
         metrics["val_psnr"] = round(_score(entry, candidate, str(config.data / "val"), config, cache,

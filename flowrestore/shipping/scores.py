@@ -34,16 +34,18 @@ class Score:
 
 
 def solver_score(path: Path, name: str, task: str, dataset: str, device: str = "cpu", limit: int | None = None,
-                 batch_size: int = 64, sweep: bool = False) -> Score:
+                 batch_size: int = 64, sweep: bool = False, eight_bit: bool = False) -> Score:
     """Mean PSNR/SSIM of the task model at `path` on its Table I setting, through the benchmark
     itself (the same seeded measurements as `flowrestore benchmark --method glow`).
 
     `sweep`: the mean over the task's sweep instead, the protocol for conditioned models: the denoising
     sweep's noise levels (0.05 to 0.30, each model given the level) or the deblurring sweep's sigma_b.
+    `eight_bit`: the measurements as 8-bit files hold them (`benchmark --8bit`).
     """
     method = method_for_checkpoint(name, task)
     config = BenchmarkConfig(experiment=SWEEPS[task] if sweep else "table1", dataset=dataset, tasks=(task,),
-                             methods=(method,), limit=limit, device=device, batch_size=batch_size, examples=0)
+                             methods=(method,), limit=limit, device=device, batch_size=batch_size, examples=0,
+                             eight_bit=eight_bit)
     result = run_benchmark(config, checkpoints={name: Path(path)})
     cells = [c for c in summarize(result) if c.method == method]
     if not cells:
