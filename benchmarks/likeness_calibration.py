@@ -31,6 +31,7 @@ from flowrestore.imageio import read_image
 from flowrestore.likeness import PRIOR, png_bits_per_dim, score
 from flowrestore.operators import TaskSpec, image_seed, quantize_8bit
 from flowrestore.restore import simulate, solve
+from flowrestore.solving import told_sigma
 
 
 def score_folder(folder: Path, solver, prior, task: TaskSpec, limit: int | None, batch: int,
@@ -44,7 +45,8 @@ def score_folder(folder: Path, solver, prior, task: TaskSpec, limit: int | None,
         if eight_bit:
             y = quantize_8bit(y)  # as users' files hold their measurements
         # Clipped measurements are censored as `restore` does for files.
-        x_hat = solve(solver, y, task, sigma=task.noise_sigma or None, clipped=eight_bit)
+        sigma = told_sigma(solver, task.noise_sigma or None, eight_bit)  # a noise-aware deblurrer hears the storage
+        x_hat = solve(solver, y, task, sigma=sigma, clipped=eight_bit)
         out["names"] += [p.name for p in chunk]
         out["restored"] += score(prior, x_hat).tolist()
         out["clean"] += score(prior, x).tolist()

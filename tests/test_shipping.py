@@ -323,3 +323,17 @@ def test_a_continued_model_keeps_what_its_file_says_of_itself(tmp_path, extensio
         assert config.eight_bit_fraction == 0.5  # deblurrers go on training on files and floats alike
     if extension == "noise-aware deblur":
         assert config.sigma_range == (0.002, 0.02) and config.storage_noise
+
+
+def test_a_noise_aware_deblurrer_is_stored_for_shipping_like_any_model(tmp_path):
+    from cli_fixtures import save_tiny_storage_aware
+
+    from flowrestore.serialization import load_model, read_metadata
+    from flowrestore.shipping import storage
+
+    source = save_tiny_storage_aware(tmp_path / "fit.safetensors")
+    write_images(tmp_path / "val", 2, seed=1)
+    out = tmp_path / "out.safetensors"
+    with single_thread():
+        stored = storage.save_shipped(out, load_model(source), {"task": read_metadata(source)["task"]}, tmp_path / "val")
+    assert stored in ("int8", "float16") and load_model(out).model.config.storage_noise

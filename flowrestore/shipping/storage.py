@@ -26,10 +26,10 @@ PROBE_IMAGES = 16
 
 def agreement(exact: nn.Module, rounded: nn.Module, task: TaskSpec, images: torch.Tensor) -> float:
     """Mean PSNR (dB) between the two models' restorations of `images` measured by `task`."""
-    from flowrestore.solving import noise_conditioned, simulate, solve
+    from flowrestore.solving import noise_conditioned, simulate, solve, told_sigma
 
-    y = simulate(images, task, None, list(range(images.shape[0])))
-    sigma = task.noise_sigma if noise_conditioned(exact) else None
+    y = simulate(images, task, None, list(range(images.shape[0])))  # float measurements
+    sigma = told_sigma(exact, task.noise_sigma, eight_bit=False) if noise_conditioned(exact) else None
     with torch.no_grad():
         a = solve(exact.eval(), y, task, sigma=sigma)
         b = solve(rounded.eval(), y, task, sigma=sigma)
