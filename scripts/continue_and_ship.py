@@ -35,14 +35,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, required=True, help="training time in all (scoring comes on top)")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--data", type=Path, default=ROOT / ".data")
+    ap.add_argument("--data", type=Path, default=ROOT / ".data", help="a folder holding train/ and val/")
     ap.add_argument("--state", type=Path, required=True)
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     ap.add_argument("--shares", nargs="+", type=float, help="fraction of the time per model, in --models order")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--val-limit", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--dry-run", action="store_true")
+    ap.add_argument("--dry-run", action="store_true", help="train and score as usual, but ship nothing")
     ap.add_argument("--lr-scale", nargs="+", default=[], metavar="NAME=SCALE",
                     help="set a model's learning-rate scale in (0, 1] before training")
     args = ap.parse_args()
@@ -50,6 +50,9 @@ def main() -> None:
         ap.error("--minutes must be positive and --rounds at least 1")
     if args.shares and len(args.shares) != len(args.models):
         ap.error("give one --shares value per model")
+    missing = [part for part in ("train", "val") if not (args.data / part).is_dir()]
+    if missing:
+        ap.error(f"--data {args.data} must hold the folders train/ and val/ (no {' or '.join(m + '/' for m in missing)} there)")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = str(pick_device(args.device))
