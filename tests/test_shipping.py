@@ -78,6 +78,10 @@ def test_readme_block_is_rendered_from_registry_rows():
     assert "**30.00 ± 0.20 dB**" in out and "40.55 dB" in out and "-10.55 dB" in out and "cpu 2.5 h" in out
     aware = readme.replace_block(text, [{**rows[0], "name": "glow-deblur-aware", "blur_range": [1.0, 8.0]}])
     assert "deblur σ_b = 5, 5×5 kernel (follows σ_b; trained on σ_b 1–8)" in aware
+    files = readme.replace_block(text, [{**rows[0], "sigma_range": [0.002, 0.02],
+                                         "metrics": {**rows[0]["metrics"], "psnr_8bit": 29.5, "val_psnr_8bit": 29.6}}])
+    assert "**30.00 ± 0.20 dB** (29.50 dB)" in files and "30.10 dB (29.60 dB)" in files
+    assert "8-bit files in brackets; trained noise-free and at noise σ 0.002–0.02" in files
     with pytest.raises(ValueError, match="markers"):
         readme.replace_block("no markers", rows)
 
@@ -210,6 +214,7 @@ def test_a_candidate_told_float_from_8bit_ships_only_if_8bit_files_do_not_get_wo
         assert "8-bit files" in decision["why"] and not shipped
     else:
         assert shipped["val_psnr"] == 40.0 and shipped["val_psnr_8bit"] == pytest.approx(31.0 + files_change)
+        assert shipped["psnr_8bit"] == pytest.approx(31.0 + files_change)  # the test set is the val set here
     assert shipped_file.read_bytes() == before
 
 

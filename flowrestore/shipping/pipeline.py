@@ -242,9 +242,11 @@ def _decision(entry: Entry, before: Score | None, after: Score, sweep: bool) -> 
 def _ship_scored(entry: Entry, candidate: Path, val: Score, sweep: bool, run_dir: Path | None, config: ShipConfig,
                  cache: ScoreCache) -> dict:
     metrics = _metrics(entry, candidate, val, config, cache)
-    if _serves_files_apart(candidate):
+    if _serves_files_apart(candidate):  # its Table I (float) numbers, and what 8-bit files get
         metrics["val_psnr_8bit"] = round(_score(entry, candidate, str(config.data / "val"), config, cache,
                                                 config.val_limit, eight_bit=True).value, 3)
+        metrics["psnr_8bit"] = round(_score(entry, candidate, config.report_sets[0], config, cache, None,
+                                            eight_bit=True).value, 3)
     if sweep:
         metrics["val_sweep_psnr"] = metrics.pop("val_psnr")
         metrics["val_psnr"] = round(_score(entry, candidate, str(config.data / "val"), config, cache,
