@@ -156,12 +156,12 @@ def test_memory_saving_keeps_one_image_per_fold(op_name, tmp_path):
     assert (kept[4] - kept[2]) / 2 < 1.25 * image, f"bytes kept: {kept}, one image: {image}"
 
 
-def _conditioned(x, slopes=(0.0, 0.0), on="noise"):
-    """A 3-fold solver conditioned on the noise level (`on="noise"`) or on the blur's sigma_b."""
-    solver = UnrolledSolver.from_prior(
-        _prior(x), SolverConfig(folds=3, init_step_size=0.7, init_shrinkage=0.2, noise_conditioned=on == "noise",
-                                blur_conditioned=on == "blur")
-    )
+def _conditioned(x, slopes=(0.0, 0.0), on="noise", **config):
+    """A 3-fold solver conditioned on the noise level (`on="noise"`) or on the blur's sigma_b; `config`
+    overrides SolverConfig fields."""
+    config = dict(folds=3, init_step_size=0.7, init_shrinkage=0.2, noise_conditioned=on == "noise",
+                  blur_conditioned=on == "blur") | config
+    solver = UnrolledSolver.from_prior(_prior(x), SolverConfig(**config))
     with torch.no_grad():
         solver.step_size_slope.fill_(slopes[0])
         solver.shrinkage_slope.fill_(slopes[1])
@@ -388,13 +388,8 @@ def _storage_solver(x, slopes=(0.3, 0.8)):
     """A ridge-started deblurrer told sigma with the storage's rounding counted (as finetune builds it)."""
     from flowrestore.operators import STORAGE_SIGMA
 
-    config = SolverConfig(folds=2, init_step_size=0.7, init_shrinkage=0.2, initial_guess="ridge", ridge_balance=1e-3,
-                          noise_conditioned=True, storage_noise=True, reference_sigma=STORAGE_SIGMA["8bit"])
-    solver = UnrolledSolver.from_prior(_prior(x), config)
-    with torch.no_grad():
-        solver.step_size_slope.fill_(slopes[0])
-        solver.shrinkage_slope.fill_(slopes[1])
-    return solver
+    return _conditioned(x, slopes, folds=2, initial_guess="ridge", ridge_balance=1e-3, storage_noise=True,
+                        reference_sigma=STORAGE_SIGMA["8bit"])
 
 
 def test_a_noise_aware_deblurrer_scales_its_ridge_balance_with_sigma_squared(float64):
