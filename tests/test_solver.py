@@ -44,6 +44,22 @@ def test_memory_saving_gradients_equal_plain_autograd(float64, op_name):
         assert plain[name].abs().sum() > 0, f"{name} received no gradient"
 
 
+def test_a_shared_trained_prox_gets_equal_memory_saving_gradients_from_every_fold(float64):
+    """One flow in all folds (finetune --shared-prox): its gradient sums over the folds either way."""
+    x = torch.rand(2, 3, 8, 8)
+    op = Blur(1.0).double()
+    y = measure(x, op, 0.1, seed=1)
+    solver = UnrolledSolver.from_prior(_prior(x), SolverConfig(folds=3, tied=True, init_shrinkage=0.2))
+    solver.proxes.requires_grad_(True)
+    grads = {}
+    for saving in (False, True):
+        solver.memory_saving = saving
+        _, grads[saving] = _grads(solver, y, op, x)
+    assert len(solver.proxes) == 1 and any(name.startswith("proxes.0.") for name in grads[True])
+    for name, g in grads[False].items():
+        assert (g - grads[True][name]).norm() / g.norm().clamp_min(1e-30) < 1e-8, name
+
+
 def test_plug_and_play_trains_only_step_sizes(float64):
     x = torch.rand(2, 3, 8, 8)
     solver = UnrolledSolver.from_prior(_prior(x), SolverConfig(folds=4, tied=True))

@@ -256,6 +256,23 @@ def test_blur_conditioned_finetune_trains_across_sigma_b_and_records_its_range(f
         FinetuneConfig(**{**common, "task": TaskSpec.default("inpaint")}, initial_guess="ridge")
 
 
+def test_a_shared_prox_run_trains_one_flow_for_all_folds(folders, tmp_path):
+    prior = pretrain(_pretrain_config(folders, tmp_path / "prior", steps=1))
+    train, val = folders
+    common = dict(train_dir=train, val_dir=val, task=TaskSpec.default("denoise"), prior=prior.best_path, folds=3,
+                  image_size=16, lr=1e-3, device="cpu")
+    result = finetune(FinetuneConfig(**common, out_dir=tmp_path / "shared", shared_prox=True,
+                                     loop=LoopConfig(batch_size=8, max_steps=2)))
+    model = load_model(result.best_path).model
+    start = load_model(prior.best_path).model
+    assert model.config.tied and len(model.proxes) == 1
+    moved = [(a - b).abs().max() for a, b in zip(model.proxes[0].flow.parameters(), start.parameters())]
+    assert max(moved) > 0  # the shared flow trained (plug-and-play's stays the prior)
+    for bad in (dict(plug_and_play=True), dict(prox="unet")):
+        with pytest.raises(ValueError, match="shared prox"):
+            FinetuneConfig(**common, shared_prox=True, **bad)
+
+
 def test_noise_aware_deblurring_trains_on_exact_files_and_noisy_measurements_told_apart(folders, tmp_path):
     from flowrestore.operators import STORAGE_SIGMA
     from flowrestore.training.distributed import Context

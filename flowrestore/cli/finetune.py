@@ -33,6 +33,10 @@ def finetune(
     plug_and_play: Annotated[
         bool, typer.Option("--plug-and-play", help="One frozen prior in every fold; train only mu and lambda.")
     ] = False,
+    shared_prox: Annotated[
+        bool, typer.Option("--shared-prox", help="One GLOW flow for every fold, trained (an ablation of the paper's "
+                           "untied folds; docs/results/capacity.md).")
+    ] = False,
     folds: Annotated[int, typer.Option(min=1, help="Number of unrolled folds K.")] = 4,
     lr: Annotated[float, typer.Option(parser=lo.positive, help="Learning rate of the network weights.")] = 1e-5,
     lr_scalars: Annotated[
@@ -108,7 +112,7 @@ def finetune(
         prior_path = resolve(prior, registry=ctx.obj.registry if ctx.obj else None)
     config = FinetuneConfig(
         train_dir=data, val_dir=val, task=spec, out_dir=out or Path(f"runs/{prox}-{task}"), prox=prox,
-        prior=prior_path, init_from=init_from, folds=folds, plug_and_play=plug_and_play, lr=lr,
+        prior=prior_path, init_from=init_from, folds=folds, plug_and_play=plug_and_play, shared_prox=shared_prox, lr=lr,
         lr_scalars=lr_scalars, memory_saving=memory_saving, image_size=image_size, device=device, bf16=bf16,
         box_jitter=box_jitter, level_shrinkage=level_shrinkage, blur_range=blur_range, blur_noise=blur_noise,
         sigma_range=sigma_range, eight_bit_fraction=eight_bit_fraction, initial_guess=initial_guess,

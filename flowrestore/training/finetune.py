@@ -37,6 +37,7 @@ class FinetuneConfig(StageConfig):
     init_from: Path | None = None  # a solver checkpoint whose prox weights start this run
     folds: int = 4
     plug_and_play: bool = False
+    shared_prox: bool = False  # one flow for every fold, trained (an ablation of the paper's untied folds)
     shrink_last: bool = True
     init_shrinkage: float = 0.05
     lr: float = 1e-5  # network weights (paper)
@@ -74,6 +75,9 @@ class FinetuneConfig(StageConfig):
             raise UsageError(f"the ridge initial guess is for deblurring, not {self.task.task}")
         if not 0 <= self.blur_noise <= 0.1 or (self.blur_noise and self.task.task != "deblur"):
             raise UsageError(f"blur_noise is a noise level in [0, 0.1] for deblurring, got {self.blur_noise}")
+        if self.shared_prox and (self.plug_and_play or self.prox != "glow"):
+            raise UsageError("a shared prox is one trained GLOW flow for every fold: not with plug-and-play or "
+                             f"the {self.prox} prox")
         if self.box_jitter < 0 or (self.box_jitter and self.task.task != "inpaint"):
             raise UsageError(f"box_jitter is a number of pixels >= 0 for inpainting, got {self.box_jitter} "
                              f"for {self.task.task}")
@@ -119,7 +123,7 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
     base = SolverConfig(
         folds=config.folds,
         prox=config.prox,
-        tied=config.plug_and_play,
+        tied=config.plug_and_play or config.shared_prox,
         shrink_last=config.shrink_last,
         init_step_size=INITIAL_STEP_SIZE[config.task.task],
         init_shrinkage=config.init_shrinkage,
@@ -140,6 +144,8 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
             raise CheckpointError(f"{config.prior} is a {prior.kind} checkpoint, not a GLOW prior")
         assert isinstance(prior.model, Glow)
         solver = UnrolledSolver.from_prior(prior.model, base, memory_saving=config.memory_saving)
+        if config.shared_prox:
+            solver.proxes.requires_grad_(True)  # tied like plug-and-play, but trained
     else:
         if config.plug_and_play:
             raise UsageError("plug-and-play needs the GLOW prox (it shares one frozen prior)")
