@@ -20,3 +20,7 @@ def pytest_configure(config):
     # Tiny tensors gain nothing from intra-op threads, and spinning threads on a busy
     # 2-core machine make every small convolution slow.
     torch.set_num_threads(1)
+
+
+# The tiny checkpoints and the one-thread guard, for every test module (tests/cli_fixtures.py).
+from cli_fixtures import checkpoint_dir, one_thread  # noqa: E402, F401

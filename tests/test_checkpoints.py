@@ -4,7 +4,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from cli_fixtures import checkpoint_dir, one_thread, sha256, write_registry  # noqa: F401 (fixtures)
+from cli_fixtures import sha256, write_registry
 
 from flowrestore import checkpoints
 from flowrestore.checkpoints import default_checkpoint, list_checkpoints, load, load_registry, resolve

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from cli_fixtures import bomb_png, checkpoint_dir, one_thread, rgb_array, write_image  # noqa: F401 (fixtures)
+from cli_fixtures import bomb_png, rgb_array, write_image
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -354,6 +354,7 @@ def test_restore_without_sigma_estimates_it_and_with_sigma_uses_it(tmp_path, run
     given = run("restore", source, "-o", tmp_path / "given.png", "--sigma", "0.1", model="denoise-sigma")
     assert given.exit_code == 0 and "estimated" not in given.stderr
     other = run("restore", source, "-o", tmp_path / "other.png", "--sigma", "0.25", model="denoise-sigma")
+    assert other.exit_code == 0, other.output
     a, b, c = (np.asarray(Image.open(tmp_path / f"{n}.png"), dtype=float) for n in ("est", "given", "other"))
     assert np.abs(a - b).mean() < np.abs(c - b).mean()  # sigma steers the result
     assert np.abs(c - b).mean() > 0.5

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cli_fixtures import checkpoint_dir, one_thread, tiny_solver  # noqa: F401 (fixtures)
+from cli_fixtures import tiny_solver
 from PIL import Image
 from test_cli import fails
 from typer.testing import CliRunner

@@ -11,7 +11,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from cli_fixtures import checkpoint_dir, one_thread, sha256, write_registry  # noqa: F401 (fixtures)
+from cli_fixtures import sha256, write_registry
 from typer.testing import CliRunner
 
 from flowrestore.checkpoints import resolve

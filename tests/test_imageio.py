@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from cli_fixtures import bomb_png, one_thread, rgb_array, write_image  # noqa: F401 (autouse)
+from cli_fixtures import bomb_png, rgb_array, write_image
 from PIL import Image
 
 from flowrestore.errors import (

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from cli_fixtures import checkpoint_dir, one_thread  # noqa: F401 (fixtures)
 
 import flowrestore
 from flowrestore.checkpoints import load

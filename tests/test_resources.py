@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from cli_fixtures import checkpoint_dir, one_thread, write_image  # noqa: F401 (fixtures)
+from cli_fixtures import write_image
 from typer.testing import CliRunner
 
 from flowrestore.cli import app

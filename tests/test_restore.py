@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from cli_fixtures import checkpoint_dir, one_thread, tiny_solver  # noqa: F401 (fixtures)
+from cli_fixtures import tiny_solver
 
 from flowrestore.errors import MaskSizeError
 from flowrestore.imageio import ImageData

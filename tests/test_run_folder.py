@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_fixtures import one_thread  # noqa: F401 (fixture)
 from helpers import TINY_GLOW, write_images
 from PIL import Image
 from typer.testing import CliRunner

@@ -7,7 +7,7 @@ import torch
 from helpers import perturbed_glow
 from torch.profiler import ProfilerActivity, profile
 
-from flowrestore.flow import Glow, GlowConfig
+from flowrestore.flow import GlowConfig
 from flowrestore.operators import Blur, Denoise, Inpaint, measure
 from flowrestore.serialization import load_model, save_model
 from flowrestore.solver import ResNetConfig, SolverConfig, UNetConfig, UnrolledSolver

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-from cli_fixtures import one_thread  # noqa: F401 (autouse)
 
 from flowrestore.flow import Glow, GlowConfig
 from flowrestore.operators import TaskSpec
@@ -62,7 +61,7 @@ def test_tiled_equals_untiled_when_the_padding_covers_the_reach(model, task):
 
 def test_with_less_padding_tiles_differ_only_near_their_cuts_and_little(model):
     task = TaskSpec("deblur", blur_sigma=1.0)  # of the three, it reaches farthest
-    reach, tiling = REACH + 8, Tiling(tile=112, pad=4, ramp=4)
+    tiling = Tiling(tile=112, pad=4, ramp=4)
     y = torch.rand(1, 3, 160, 160, generator=torch.Generator().manual_seed(3))
     error = (solve_tiled(model, y, task, tiling=tiling) - solve(model, y, task)).abs().amax(dim=(0, 1))  # (H, W)
     assert spans(160, 112, tiling.stride(model.size_multiple)) == [(0, 112), (48, 160)]
