@@ -287,7 +287,7 @@ def test_agreement_is_infinite_for_the_same_model_and_finite_for_a_changed_one(t
         assert 0 < agreement(model, other, TaskSpec.default("denoise"), images) < 100
 
 
-@pytest.mark.parametrize("extension", ["ridge", "blur-aware", "levels", "noise-aware deblur"])
+@pytest.mark.parametrize("extension", ["ridge", "blur-aware", "levels", "noise-aware deblur", "box jitter"])
 def test_a_continued_model_keeps_what_its_file_says_of_itself(tmp_path, extension):
     """The pipeline's fine-tune config rebuilds the shipped architecture, so the run continues the
     same function (build_solver loads every weight only when the configurations match)."""
@@ -304,16 +304,19 @@ def test_a_continued_model_keeps_what_its_file_says_of_itself(tmp_path, extensio
     from flowrestore.training.finetune import build_solver
 
     path = tmp_path / "model.safetensors"
-    task = "denoise" if extension == "levels" else "deblur"
+    task = {"levels": "denoise", "box jitter": "inpaint"}.get(extension, "deblur")
     if extension == "blur-aware":
         save_tiny_blur_conditioned(path)
     elif extension == "noise-aware deblur":
         save_tiny_storage_aware(path)
     else:
         prior = tiny_solver().proxes[0].flow
-        config = SolverConfig(folds=2, initial_guess="ridge", ridge_balance=1e-4) if extension == "ridge" \
-            else SolverConfig(folds=2, level_shrinkage=True)
-        save_model(path, UnrolledSolver.from_prior(prior, config), extra={"task": TaskSpec.default(task).to_dict()})
+        config = {"ridge": SolverConfig(folds=2, initial_guess="ridge", ridge_balance=1e-4),
+                  "levels": SolverConfig(folds=2, level_shrinkage=True)}.get(extension, SolverConfig(folds=2))
+        extra = {"task": TaskSpec.default(task).to_dict()}
+        if extension == "box jitter":  # what a run trained with --box-jitter 4 records
+            extra["training"] = {"box_jitter": 4}
+        save_model(path, UnrolledSolver.from_prior(prior, config), extra=extra)
     prior_path = save_tiny(tmp_path / "prior.safetensors", None)
     entry = Entry(name=f"glow-{task}", kind="solver", architecture="tiny", task={"task": task})
     common = dict(train_dir=tmp_path, val_dir=None, out_dir=tmp_path / "run", device="cpu", image_size=16)
@@ -328,6 +331,7 @@ def test_a_continued_model_keeps_what_its_file_says_of_itself(tmp_path, extensio
         assert config.eight_bit_fraction == 0.5  # deblurrers go on training on files and floats alike
     if extension == "noise-aware deblur":
         assert config.sigma_range == (0.002, 0.02) and config.storage_noise
+    assert config.box_jitter == (4 if extension == "box jitter" else 0)  # shifted boxes are not forgotten
 
 
 def test_a_noise_aware_deblurrer_is_stored_for_shipping_like_any_model(tmp_path):

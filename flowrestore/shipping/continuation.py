@@ -137,6 +137,9 @@ def continuation_config(entry: Entry, shipped: Path, prior: Path, recipe: Recipe
         options["sigma_range"] = tuple(meta["sigma_range"])
     if "blur_range" in meta:  # likewise a blur-conditioned one, with its training noise and 8-bit share
         options.update(blur_range=tuple(meta["blur_range"]), **BLUR_AWARE_OPTIONS)
+    jitter = meta.get("training", {}).get("box_jitter", 0)
+    if jitter:  # an inpainter trained on shifted boxes keeps training on them, or it forgets them
+        options["box_jitter"] = jitter
     config = meta["config"]
     return FinetuneConfig(**common, task=TaskSpec.default(entry.task_name), prior=prior, init_from=start,
                           folds=config["folds"], shrink_last=config["shrink_last"],
