@@ -26,6 +26,11 @@ from flowrestore.operators import TaskSpec, measure_each, quantize_8bit
 from flowrestore.serialization import load_model
 from flowrestore.solving import counts_storage, solve, told_sigma
 
+
+def mean_psnr(x_hat: torch.Tensor, x: torch.Tensor) -> float:
+    return sum(p for p, _ in metrics.score(x_hat, x)) / len(x)
+
+
 KINDS = (("float (Table I)", 0.0, False), ("8-bit file", 0.0, True), ("8-bit, noise 0.005", 0.005, True),
          ("8-bit, noise 0.01", 0.01, True), ("8-bit, noise 0.02", 0.02, True))
 
@@ -64,10 +69,9 @@ def main() -> None:
         cells = []
         for label, model in models.items():
             aware = counts_storage(model)
-            psnr = lambda x_hat: sum(p for p, _ in metrics.score(x_hat, x)) / len(x)  # noqa: E731
-            cell = f"{psnr(restore_all(model, y, task, given if aware else None, eight_bit)):.2f}"
+            cell = f"{mean_psnr(restore_all(model, y, task, given if aware else None, eight_bit), x):.2f}"
             if aware and estimated is not None:
-                cell += f" / {psnr(restore_all(model, y, task, estimated, eight_bit)):.2f}"
+                cell += f" / {mean_psnr(restore_all(model, y, task, estimated, eight_bit), x):.2f}"
             cells.append(cell)
         rows.append(f"| {kind} | " + " | ".join(cells) + " |")
         print(rows[-1], flush=True)

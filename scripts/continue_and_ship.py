@@ -52,7 +52,8 @@ def main() -> None:
         ap.error("give one --shares value per model")
     missing = [part for part in ("train", "val") if not (args.data / part).is_dir()]
     if missing:
-        ap.error(f"--data {args.data} must hold the folders train/ and val/ (no {' or '.join(m + '/' for m in missing)} there)")
+        absent = " or ".join(f"{m}/" for m in missing)
+        ap.error(f"--data {args.data} must hold the folders train/ and val/ (no {absent} there)")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = str(pick_device(args.device))

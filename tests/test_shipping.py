@@ -344,5 +344,6 @@ def test_a_noise_aware_deblurrer_is_stored_for_shipping_like_any_model(tmp_path)
     write_images(tmp_path / "val", 2, seed=1)
     out = tmp_path / "out.safetensors"
     with single_thread():
-        stored = storage.save_shipped(out, load_model(source), {"task": read_metadata(source)["task"]}, tmp_path / "val")
+        stored = storage.save_shipped(out, load_model(source), {"task": read_metadata(source)["task"]},
+                                      tmp_path / "val")
     assert stored in ("int8", "float16") and load_model(out).model.config.storage_noise

@@ -112,7 +112,8 @@ def finetune(
         prior_path = resolve(prior, registry=ctx.obj.registry if ctx.obj else None)
     config = FinetuneConfig(
         train_dir=data, val_dir=val, task=spec, out_dir=out or Path(f"runs/{prox}-{task}"), prox=prox,
-        prior=prior_path, init_from=init_from, folds=folds, plug_and_play=plug_and_play, shared_prox=shared_prox, lr=lr,
+        prior=prior_path, init_from=init_from, folds=folds, plug_and_play=plug_and_play, shared_prox=shared_prox,
+        lr=lr,
         lr_scalars=lr_scalars, memory_saving=memory_saving, image_size=image_size, device=device, bf16=bf16,
         box_jitter=box_jitter, level_shrinkage=level_shrinkage, blur_range=blur_range, blur_noise=blur_noise,
         sigma_range=sigma_range, eight_bit_fraction=eight_bit_fraction, initial_guess=initial_guess,

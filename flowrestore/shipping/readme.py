@@ -44,18 +44,18 @@ def table(rows: list[dict]) -> str:
         anime = f"{m['anime_psnr']:.2f} dB" if "anime_psnr" in m else "–"
         val = f"{m['val_psnr']:.2f} dB" if "val_psnr" in m else "–"
         label = TASK_LABEL[task]
+        files = ""
         if "psnr_8bit" in m:  # a model told float from 8-bit measurements (docs/method.md): both numbers
-            test_8bit, val_8bit = m["psnr_8bit"], m.get("val_psnr_8bit", float("nan"))
             low, high = row.get("sigma_range", (0.0, 0.0))
             label += f", float (8-bit files in brackets; trained noise-free and at noise σ {low:g}–{high:g})"
-            val += f" ({val_8bit:.2f} dB)"
+            val += f" ({m.get('val_psnr_8bit', float('nan')):.2f} dB)"
+            files = f" ({m['psnr_8bit']:.2f} dB)"
         elif "sigma_range" in row:
             low, high = row["sigma_range"]
             label += f" (σ given; trained on σ {low:g}–{high:g})"
         if "blur_range" in row:
             low, high = row["blur_range"]
             label += f" (follows σ_b; trained on σ_b {low:g}–{high:g})"
-        files = f" ({m['psnr_8bit']:.2f} dB)" if "psnr_8bit" in m else ""
         lines.append(
             f"| `{row['name']}` | {label} | {val} | **{test:.2f}{interval} dB**{files} | {anime} | "
             f"{paper:.2f} dB | {test - paper:+.2f} dB | {compute} |"

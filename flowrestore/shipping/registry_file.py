@@ -8,7 +8,8 @@ import tomllib
 from pathlib import Path
 
 # Keys in the order they are written; others follow in their given order.
-ROW_ORDER = ("name", "kind", "description", "task", "sigma_range", "blur_range", "architecture", "file", "hub", "sha256", "metrics")
+ROW_ORDER = ("name", "kind", "description", "task", "sigma_range", "blur_range", "architecture", "file", "hub", "sha256",
+             "metrics")
 
 
 def header(text: str) -> str:

@@ -96,11 +96,9 @@ class FinetuneConfig(StageConfig):
         return self.task.task == "deblur" and self.sigma_range is not None
 
     def validation_storage(self, n: int) -> list[bool]:
-        """Whether each of n validation measurements is stored as an 8-bit file (else float32): a
-        noise-aware deblurrer's first of every 4 is float, the others 8-bit; every other run's are float."""
-        if self.storage_noise:
-            return [i % 4 != 0 for i in range(n)]
-        return [False] * n
+        """Whether each of a noise-aware deblurrer's n validation measurements is an 8-bit file (else
+        float32): the first of every 4 is float, the others 8-bit. Other runs validate on float."""
+        return [i % 4 != 0 for i in range(n)]
 
     def validation_blurs(self, n: int) -> list[float]:
         """The sigma_b of each of n validation images: the task's, or 4 log-spaced levels across blur_range."""
@@ -275,13 +273,12 @@ class FinetuneObjective(ImageObjective):
         sigma = self._sigma(x.shape[0], g)
         if self.config.sigma_range is not None or self.config.task.noise_sigma > 0 or self.config.blur_noise:
             y = y + sigma * torch.randn(y.shape, generator=g, device=g.device)
+        chosen = torch.zeros(y.shape[0], 1, 1, 1, dtype=torch.bool, device=g.device)  # stored as 8-bit files
         if self.config.eight_bit_fraction > 0:
             chosen = torch.rand(y.shape[0], 1, 1, 1, generator=g, device=g.device) < self.config.eight_bit_fraction
             y = torch.where(chosen, quantize_8bit(y), y)
-            if self.config.storage_noise:
-                sigma = with_storage(sigma, chosen)
-        elif self.config.storage_noise:
-            sigma = with_storage(sigma, False)
+        if self.config.storage_noise:
+            sigma = with_storage(sigma, chosen)
         return x, y, sigma.flatten(), operator
 
     def train_step(self, step: int) -> float:
