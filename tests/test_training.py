@@ -174,6 +174,27 @@ def test_finetune_can_train_on_measurements_as_8_bit_files_hold_them(folders, tm
     assert on_grid == (fraction == 1.0)
 
 
+@pytest.mark.parametrize("warmup", [0, 10])
+def test_a_warm_up_scales_adams_first_step_which_moves_every_weight_by_the_learning_rate(folders, tmp_path, warmup):
+    from flowrestore.training.distributed import Context
+    from flowrestore.training.finetune import FinetuneObjective
+
+    prior = pretrain(_pretrain_config(folders, tmp_path / "prior", steps=1))
+    train, val = folders
+    config = FinetuneConfig(train_dir=train, val_dir=val, task=TaskSpec("denoise", noise_sigma=0.2),
+                            out_dir=tmp_path / "ft", prior=prior.best_path, folds=1, image_size=16, device="cpu",
+                            lr=1e-3, warmup_steps=warmup, max_grad_norm=None,
+                            loop=LoopConfig(batch_size=8, max_steps=1))
+    objective = FinetuneObjective(config, Context(device=torch.device("cpu"), rank=0, world_size=1))
+    flow = objective.model.proxes[0]
+    before = [p.detach().clone() for p in flow.parameters()]
+    objective.train_step(0)
+    moves = torch.cat([(p.detach() - b).abs().flatten() for p, b in zip(flow.parameters(), before)])
+    first = 1e-3 / max(warmup, 1)
+    assert moves.max() <= first * 1.001  # Adam's first step: m/sqrt(v) = +-1 for each weight
+    assert (moves > first * 0.9).float().mean() > 0.3  # ... and many weights move that far at once
+
+
 def test_finetune_refuses_a_fraction_outside_0_1(folders, tmp_path):
     with pytest.raises(ValueError, match="eight_bit_fraction"):
         FinetuneConfig(train_dir=folders[0], task=TaskSpec.default("denoise"), eight_bit_fraction=1.5)
