@@ -2,9 +2,12 @@
 
     python benchmarks/train_speed.py --device cpu --presets compact --seconds 20
     python benchmarks/train_speed.py --device cuda --presets compact paper --precision fp32 bf16
+    python benchmarks/train_speed.py --device cuda --finetune-batch 32 256 512 --cuda-graph
 
 Randomly initialised models on random images; each cell runs warm-up steps, then as many
-timed steps as fit in --seconds (at least --min-steps). Prints a Markdown table.
+timed steps as fit in --seconds (at least --min-steps). Prints a Markdown table. The fine-tune
+step is timed with and without memory saving at the first --finetune-batch, and without it at
+the others; --cuda-graph adds the whole step (forward, backward, Adam) captured as one CUDA graph.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import time
 
 import torch
 
+from flowrestore.devices import exact_float32
 from flowrestore.flow import Glow, bits_per_dim, preset
 from flowrestore.operators import Denoise
 from flowrestore.solver import SolverConfig, UnrolledSolver
@@ -55,24 +59,39 @@ def pretrain_step(name: str, batch: int, device: torch.device, bf16: bool):
     return step
 
 
-def finetune_step(name: str, batch: int, device: torch.device, bf16: bool, memory_saving: bool):
+def finetune_step(name: str, batch: int, device: torch.device, bf16: bool, memory_saving: bool,
+                  graph: bool = False):
     prior = Glow(preset(name)).to(device)
     x = torch.rand(batch, 3, 64, 64, device=device)
     prior(x)
     solver = UnrolledSolver.from_prior(prior, SolverConfig(folds=4), memory_saving=memory_saving).to(device)
     op = Denoise()
     y = x + 0.2 * torch.randn_like(x)
-    opt = torch.optim.Adam(solver.parameters(), lr=1e-5)
+    opt = torch.optim.Adam(solver.parameters(), lr=1e-5, capturable=graph)
 
     def step():
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             out = solver(y, op)
         loss = ((out.float() - x) ** 2).mean()
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad(set_to_none=not graph)
         loss.backward()
         opt.step()
 
-    return step
+    return _captured(step) if graph else step
+
+
+def _captured(step):
+    """`step` recorded once as a CUDA graph (after warm-up on a side stream); replays run it."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step()
+    return graph.replay
 
 
 def main() -> None:
@@ -81,7 +100,8 @@ def main() -> None:
     ap.add_argument("--presets", nargs="+", default=["compact"])
     ap.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16"])
     ap.add_argument("--pretrain-batch", type=int, default=None, help="default: 256 on CUDA, 16 on CPU")
-    ap.add_argument("--finetune-batch", type=int, default=None, help="default: 64 on CUDA, 8 on CPU")
+    ap.add_argument("--finetune-batch", type=int, nargs="+", default=None, help="default: 64 on CUDA, 8 on CPU")
+    ap.add_argument("--cuda-graph", action="store_true", help="also time the step captured as a CUDA graph")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--min-steps", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=2)
@@ -89,10 +109,9 @@ def main() -> None:
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     pb = args.pretrain_batch or (256 if cuda else 16)
-    fb = args.finetune_batch or (64 if cuda else 8)
+    batches = args.finetune_batch or [64 if cuda else 8]
     if cuda:
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+        exact_float32()  # as training runs (flowrestore.devices.pick_device); the 2026-11-26 table had TF32 on
         torch.backends.cudnn.benchmark = True
     name_dev = torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
     print(f"device: {name_dev}; torch {torch.__version__}\n")
@@ -101,15 +120,24 @@ def main() -> None:
     for name in args.presets:
         for precision in args.precision:
             bf16 = precision == "bf16"
-            cells = [("pretrain", pb, None, pretrain_step(name, pb, device, bf16))]
-            for ms in (True, False):
-                cells.append(("finetune (4 folds)", fb, ms, finetune_step(name, fb, device, bf16, ms)))
-            for stage, batch, ms, step in cells:
+            cells = [("pretrain", pb, None, lambda: pretrain_step(name, pb, device, bf16))]
+            cells.append(("finetune (4 folds)", batches[0], True,
+                          lambda: finetune_step(name, batches[0], device, bf16, True)))
+            for fb in batches:
+                cells.append(("finetune (4 folds)", fb, False,
+                              lambda fb=fb: finetune_step(name, fb, device, bf16, False)))
+            if args.cuda_graph and cuda:
+                for fb in batches:
+                    cells.append(("finetune (4 folds), CUDA graph", fb, False,
+                                  lambda fb=fb: finetune_step(name, fb, device, bf16, False, graph=True)))
+            for stage, batch, ms, make in cells:
                 try:
-                    seconds, n = _time_steps(step, device, args.seconds, args.min_steps, args.warmup)
+                    seconds, n = _time_steps(make(), device, args.seconds, args.min_steps, args.warmup)
                     rate = f"{batch * n / seconds:.1f}"
                 except torch.OutOfMemoryError:
                     rate, n = "out of memory", 0
+                except RuntimeError as error:  # e.g. an operation that cannot be captured in a graph
+                    rate, n = f"failed: {str(error).splitlines()[0][:80]}", 0
                 ms_txt = "-" if ms is None else ("on" if ms else "off")
                 print(f"| {name} | {stage} | {precision} | {batch} | {ms_txt} | {rate} | {n} |", flush=True)
                 if cuda:

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# One device window through the continue-and-ship pipeline (docs/training.md, "GPU windows"):
+# time the training steps, continue the shipped models on the GPU, ship those that improve on
+# validation, and pack what changed (weights, registries, README) and the run's records into $OUT.
+# The fine-tune step is launch-bound, so one pipeline per model runs at once, each with the whole
+# window: JOBS lists them as NAME=LR_SCALE (a model may appear twice, at two scales; whichever run
+# validates better is shipped last, since each compares with the file shipped at the time).
+# Rehearse on the CPU with:
+#   OUT=/tmp/o DEVICE=cpu MINUTES=0.3 JOBS=glow-denoise=0.3 EXTRA="--dry-run --val-limit 8" bash scripts/gpu_ship.sh
+set -u
+export PYTHONPATH=. PYTHONUNBUFFERED=1
+OUT=${OUT:?set OUT}
+DEVICE=${DEVICE:-cuda}
+MINUTES=${MINUTES:-5.5}                  # training time in all; scoring comes on top
+LIMIT=${LIMIT:-480}                      # seconds the pipeline may take before it is stopped
+JOBS=${JOBS:-glow-denoise=0.3 glow-denoise=0.1 glow-inpaint=0.3 glow-denoise-aware=0.3 celeba-prior=1}
+STATE=${STATE:-/tmp/ship-state}
+EXTRA=${EXTRA:-}
+DATA=${DATA:-.data}                      # a folder holding train/ and val/ (real files, carried to the device)
+mkdir -p "$OUT" "$STATE"
+{ date -u; nvidia-smi -L 2>&1; python3 -c "import torch; print('torch', torch.__version__)"; nproc; } > "$OUT/env.txt"
+if [ "$DEVICE" = cuda ] && [ -z "${NO_SPEED:-}" ]; then
+  timeout 70 python3 benchmarks/train_speed.py --device cuda --presets compact --seconds 2 \
+    --finetune-batch 32 256 512 --cuda-graph > "$OUT/train_speed.md" 2>&1
+  timeout 15 python3 benchmarks/train_speed.py --device cuda --presets compact --precision bf16 --seconds 2 \
+    --finetune-batch 256 >> "$OUT/train_speed.md" 2>&1
+fi
+SHIPPABLE=(README.md checkpoints.toml flowrestore/checkpoints.toml flowrestore/weights/*.safetensors)
+md5sum "${SHIPPABLE[@]}" > "$STATE/before.md5"
+for job in $JOBS; do
+  name=${job%=*} scale=${job#*=}
+  # shellcheck disable=SC2086
+  OMP_NUM_THREADS=2 timeout "$LIMIT" python3 scripts/continue_and_ship.py --minutes "$MINUTES" --device "$DEVICE" \
+    --data "$DATA" --state "$STATE/$name-$scale" --models "$name" --lr-scale "$name=$scale" $EXTRA \
+    > "$STATE/$name-$scale.log" 2>&1 &
+done
+wait
+for job in $JOBS; do echo "== $job"; cat "$STATE/${job%=*}-${job#*=}.log"; done > "$OUT/ship.log"
+md5sum --quiet -c "$STATE/before.md5" 2>/dev/null | sed 's/: FAILED$//' > "$OUT/changed.txt"
+# Weights one by one (the device returns files of up to 16 MiB), the text files together.
+grep -v '\.safetensors$' "$OUT/changed.txt" | tar cf "$OUT/shipped-text.tar" -T -
+grep '\.safetensors$' "$OUT/changed.txt" | while read -r f; do cp "$f" "$OUT/shipped-$(basename "$f")"; done
+(cd "$STATE" && find . -name 'lineage.json' -o -name 'metrics.csv' -o -name 'scores.json' -o -name '*.jsonl' \
+  | tar cf "$OUT/records.tar" -T -)
+ls -la "$OUT"
