@@ -14,6 +14,10 @@ image scores higher, or lower, than a random face), the flag's limits (the faces
 percentile of the restoration's bpd and 0.9 times its 0.5th, and the 2.5th and 97.5th of its complexity-corrected score
 S = bpd - PNG bpd), and the flag's false-alarm rate on the faces and miss rate on the unusual
 images.
+`--sigma` gives the measurement noise levels (default: the task's own); with several, the images
+of each folder are dealt out among them in turn, so a model that serves a range of noise (the
+noise-aware deblurrer: 0 to 0.02) is calibrated across it at the same cost; the limits then take
+in each level's range of restored faces.
 `--report FILE` recomputes the report from a JSON file written by `--out`.
 """
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +40,20 @@ from flowrestore.solving import told_sigma
 
 
 def score_folder(folder: Path, solver, prior, task: TaskSpec, limit: int | None, batch: int,
-                 eight_bit: bool = False) -> dict:
+                 eight_bit: bool = False, sigmas: list[float] | None = None) -> dict:
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")[:limit]
+    levels = sigmas or [task.noise_sigma]
+    out: dict = {"names": [], "restored": [], "clean": [], "png": [], "png_restored": [], "sigma": []}
+    for k, level in enumerate(levels):
+        part = score_paths(paths[k :: len(levels)], solver, prior, replace(task, noise_sigma=level), batch, eight_bit)
+        for key, values in part.items():
+            out[key] += values
+        out["sigma"] += [level] * len(part["names"])
+        print(f"{folder.name}: sigma {level:g} done", flush=True)
+    return out
+
+
+def score_paths(paths: list[Path], solver, prior, task: TaskSpec, batch: int, eight_bit: bool) -> dict:
     out = {"names": [], "restored": [], "clean": [], "png": [], "png_restored": []}
     for start in range(0, len(paths), batch):
         chunk = paths[start : start + batch]
@@ -52,7 +69,6 @@ def score_folder(folder: Path, solver, prior, task: TaskSpec, limit: int | None,
         out["clean"] += score(prior, x).tolist()
         out["png"] += [png_bits_per_dim(image) for image in x]
         out["png_restored"] += [png_bits_per_dim(image) for image in x_hat]
-        print(f"{folder.name}: {start + len(chunk)}/{len(paths)}", flush=True)
     return out
 
 
@@ -68,12 +84,18 @@ LOWEST = 0.005  # ... and this one of their bits/dim, times FLOOR_MARGIN: simple
 FLOOR_MARGIN = 0.9  # 200 faces pin the low tail loosely; flat or smooth images lie far below it
 
 
+def limits(bpd: np.ndarray, s: np.ndarray) -> tuple[float, float, float, float]:
+    """(bits/dim min, max, S min, max) of restored faces: the flag's limits (see LOW, HIGH, LOWEST)."""
+    return (FLOOR_MARGIN * float(np.quantile(bpd, LOWEST)), float(np.quantile(bpd, HIGH)),
+            float(np.quantile(s, LOW)), float(np.quantile(s, HIGH)))
+
+
 def report(faces: dict, unusual: dict) -> dict:
     """AUROC of each score in both directions, the flag's limits, and its false alarms and misses:
     the restoration's bpd above the faces' 97.5th percentile, or its complexity-corrected score
     outside their 2.5-97.5 % range."""
-    a = {k: np.array(v) for k, v in faces.items() if k != "names"}
-    b = {k: np.array(v) for k, v in unusual.items() if k != "names"}
+    a = {k: np.array(v) for k, v in faces.items() if k not in ("names", "sigma")}
+    b = {k: np.array(v) for k, v in unusual.items() if k not in ("names", "sigma")}
     scores = {
         "restored bpd": (a["restored"], b["restored"]),
         "clean bpd": (a["clean"], b["clean"]),
@@ -85,8 +107,12 @@ def report(faces: dict, unusual: dict) -> dict:
         rows[name] = {"faces mean": float(f.mean()), "unusual mean": float(u.mean()),
                       "AUROC, high = unusual": auroc(f, u), "AUROC, low = unusual": auroc(-f, -u)}  # fmt: skip
     (fb, ub), (fs, us) = scores["restored bpd"], scores["restored bpd - restored png bpd"]
-    bpd_min, bpd_max = FLOOR_MARGIN * float(np.quantile(fb, LOWEST)), float(np.quantile(fb, HIGH))
-    s_min, s_max = float(np.quantile(fs, LOW)), float(np.quantile(fs, HIGH))
+    # With several noise levels, each level's faces give their own range and the limits take in all of
+    # them: a restoration is unusual only if it is unlike the faces restored at every level.
+    levels = np.array(faces.get("sigma", [0.0] * len(fb)))
+    ranges = [limits(fb[levels == level], fs[levels == level]) for level in sorted(set(levels.tolist()))]
+    bpd_min, bpd_max = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    s_min, s_max = min(r[2] for r in ranges), max(r[3] for r in ranges)
 
     def flagged(bpd, s):
         return (bpd < bpd_min) | (bpd > bpd_max) | (s < s_min) | (s > s_max)
@@ -110,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--8bit", dest="eight_bit", action="store_true",
                         help="measurements clipped and rounded to 8 bits, as image files hold them")
     parser.add_argument("--report", type=Path, help="only recompute the report from this --out file")
+    parser.add_argument("--sigma", type=float, nargs="+", help="measurement noise levels (default: the task's)")
     args = parser.parse_args(argv)
     if args.report:
         saved = json.loads(args.report.read_text())
@@ -120,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     solver = loaded.model
     task = TaskSpec.from_dict(loaded.metadata["task"])  # the operator the model was trained for, as restore runs it
     prior = load(PRIOR).model.eval()
-    faces = score_folder(args.faces, solver, prior, task, args.limit, args.batch, args.eight_bit)
-    unusual = score_folder(args.unusual, solver, prior, task, args.limit, args.batch, args.eight_bit)
+    faces = score_folder(args.faces, solver, prior, task, args.limit, args.batch, args.eight_bit, args.sigma)
+    unusual = score_folder(args.unusual, solver, prior, task, args.limit, args.batch, args.eight_bit, args.sigma)
     rows = report(faces, unusual)
     print(f"\n{len(faces['names'])} faces ({args.faces}), {len(unusual['names'])} unusual ({args.unusual}), "
           f"task {task.label()}")
