@@ -44,7 +44,7 @@ class FinetuneConfig(StageConfig):
     lr_scalars: float = 1e-2  # step sizes mu and shrinkages lambda (paper)
     # Linear warm-up of both learning rates. Continuing a trained model needs it: Adam's first step
     # moves every weight by the full learning rate (m/sqrt(v) = +-1), and one such step at 1e-4 takes the
-    # shipped denoiser from 25.3 to 14.8 dB (docs/training.md, "Warm-up when continuing").
+    # shipped denoiser from 25.2 to 14.3 dB (docs/training.md, "Warm-up when continuing").
     warmup_steps: int = 0
     max_grad_norm: float | None = 10.0
     eight_bit_fraction: float = 0.0  # share of training measurements clipped and rounded to 8 bits, as files hold them
