@@ -170,3 +170,12 @@ def test_the_cli_refuses_to_overwrite_a_run_and_resumes_it(folder, tmp_path):
     assert changed.exit_code == 1 and "--preset tiny -> compact" in changed.stderr, changed.output
     finished = _cli(*args, "--resume")
     assert finished.exit_code == 0 and "already finished" in finished.output
+
+
+@pytest.mark.parametrize("value", ["-1", "1.5", "many"])
+def test_a_bad_finetune_warmup_is_a_usage_error(folder, tmp_path, value):
+    result = _cli("finetune", "--task", "denoise", "--data", folder, "--out", tmp_path / "run", "--device", "cpu",
+                  "--max-steps", "1", "--warmup", value)
+    assert result.exit_code == 2, result.output
+    assert "--warmup" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
