@@ -334,6 +334,26 @@ def test_a_continued_model_keeps_what_its_file_says_of_itself(tmp_path, extensio
     assert config.box_jitter == (4 if extension == "box jitter" else 0)  # shifted boxes are not forgotten
 
 
+@pytest.mark.parametrize("recorded, noise", [(None, 0.02), (0.0, 0.0), (0.01, 0.01)])
+def test_a_blur_aware_deblurrer_goes_on_training_with_the_noise_it_records(tmp_path, recorded, noise):
+    from cli_fixtures import save_tiny_blur_conditioned
+
+    from flowrestore.checkpoints import Entry
+    from flowrestore.serialization import load_model, save_model
+    from flowrestore.shipping.continuation import continuation_config
+
+    path = save_tiny_blur_conditioned(tmp_path / "model.safetensors")
+    if recorded is not None:  # what `finetune --blur-range` writes into the file's training record
+        ckpt = load_model(path)
+        extra = {k: v for k, v in ckpt.metadata.items() if k not in ("kind", "config", "format")}
+        save_model(path, ckpt.model, extra={**extra, "training": {"blur_noise": recorded, "eight_bit_fraction": 0.5}})
+    entry = Entry(name="glow-deblur-aware", kind="solver", architecture="tiny", task={"task": "deblur"})
+    common = dict(train_dir=tmp_path, val_dir=None, out_dir=tmp_path / "run", device="cpu", image_size=16)
+    prior = save_tiny(tmp_path / "prior.safetensors", None)
+    config = continuation_config(entry, path, prior, RECIPES[("cpu", "solver")], common, path)
+    assert config.blur_range == (1.0, 8.0) and config.blur_noise == noise and config.eight_bit_fraction == 0.5
+
+
 def test_a_noise_aware_deblurrer_is_stored_for_shipping_like_any_model(tmp_path):
     from cli_fixtures import save_tiny_storage_aware
 

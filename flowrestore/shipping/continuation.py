@@ -55,7 +55,9 @@ RECIPES: dict[tuple[str, str], Recipe] = {
 # Per task, on top of the recipe. Denoising and deblurring train on half their measurements as 8-bit
 # files hold them (clipped, rounded): users' images are such files (docs/training.md, "8-bit inputs").
 TASK_OPTIONS: dict[str, dict] = {"denoise": {"eight_bit_fraction": 0.5}, "deblur": {"eight_bit_fraction": 0.5}}
-# A blur-conditioned deblurrer: a little noise (sigma <= 0.02, not told to the model) and half 8-bit files.
+# A blur-conditioned deblurrer without a record of its own: a little noise (sigma <= 0.02, not told to the
+# model) and half 8-bit files. A file that records how it was trained goes on training that way (the one
+# measured in docs/results/deblur-sweep.md had no noise).
 BLUR_AWARE_OPTIONS: dict = {"blur_noise": 0.02, "eight_bit_fraction": 0.5}
 
 
@@ -141,9 +143,11 @@ def continuation_config(entry: Entry, shipped: Path, prior: Path, recipe: Recipe
     options = dict(TASK_OPTIONS.get(entry.task_name, {}))
     if "sigma_range" in meta:  # a noise-conditioned model goes on training across its range
         options["sigma_range"] = tuple(meta["sigma_range"])
+    training = meta.get("training", {})
     if "blur_range" in meta:  # likewise a blur-conditioned one, with its training noise and 8-bit share
-        options.update(blur_range=tuple(meta["blur_range"]), **BLUR_AWARE_OPTIONS)
-    jitter = meta.get("training", {}).get("box_jitter", 0)
+        options.update(blur_range=tuple(meta["blur_range"]),
+                       **{key: training.get(key, value) for key, value in BLUR_AWARE_OPTIONS.items()})
+    jitter = training.get("box_jitter", 0)
     if jitter:  # an inpainter trained on shifted boxes keeps training on them, or it forgets them
         options["box_jitter"] = jitter
     config = meta["config"]
