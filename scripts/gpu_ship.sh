@@ -13,7 +13,7 @@ OUT=${OUT:?set OUT}
 DEVICE=${DEVICE:-cuda}
 MINUTES=${MINUTES:-5.5}                  # training time in all; scoring comes on top
 LIMIT=${LIMIT:-480}                      # seconds the pipeline may take before it is stopped
-JOBS=${JOBS:-glow-denoise=0.3 glow-denoise=0.1 glow-inpaint=0.3 glow-denoise-aware=0.3 celeba-prior=1}
+JOBS=${JOBS:-glow-inpaint=0.3 glow-denoise-aware=0.3 glow-denoise=0.3 glow-deblur=0.3 celeba-prior=1}
 STATE=${STATE:-/tmp/ship-state}
 EXTRA=${EXTRA:-}
 DATA=${DATA:-.data}                      # a folder holding train/ and val/ (real files, carried to the device)
@@ -37,9 +37,12 @@ done
 wait
 for job in $JOBS; do echo "== $job"; cat "$STATE/${job%=*}-${job#*=}.log"; done > "$OUT/ship.log"
 md5sum --quiet -c "$STATE/before.md5" 2>/dev/null | sed 's/: FAILED$//' > "$OUT/changed.txt"
-# Weights one by one (the device returns files of up to 16 MiB), the text files together.
-grep -v '\.safetensors$' "$OUT/changed.txt" | tar cf "$OUT/shipped-text.tar" -T -
+# What comes back is at most 8 files of 16 MiB: each shipped weight file alone, everything else in one tar.
 grep '\.safetensors$' "$OUT/changed.txt" | while read -r f; do cp "$f" "$OUT/shipped-$(basename "$f")"; done
-(cd "$STATE" && find . -name 'lineage.json' -o -name 'metrics.csv' -o -name 'scores.json' -o -name '*.jsonl' \
-  | tar cf "$OUT/records.tar" -T -)
+grep -v '\.safetensors$' "$OUT/changed.txt" > "$STATE/text.txt"
+(cd "$STATE" && find . -name 'lineage.json' -o -name 'metrics.csv' -o -name 'scores.json' > records.txt)
+mv "$OUT/changed.txt" "$OUT/env.txt" "$OUT/ship.log" "$STATE/" && [ -f "$OUT/train_speed.md" ] && mv "$OUT/train_speed.md" "$STATE/"
+tar cf "$OUT/run.tar" -T "$STATE/text.txt" -C "$STATE" changed.txt env.txt ship.log -T "$STATE/records.txt" \
+  $( [ -f "$STATE/train_speed.md" ] && echo train_speed.md )
+cat "$STATE/ship.log"
 ls -la "$OUT"
