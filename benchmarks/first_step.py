@@ -18,8 +18,7 @@ from pathlib import Path
 
 import torch
 
-from flowrestore.checkpoints import load_registry
-from flowrestore.shipping.continuation import RECIPES, common_settings, continuation_config
+from flowrestore.shipping.continuation import RECIPES, common_settings, continuation_config, shipped_files
 from flowrestore.training.distributed import Context
 from flowrestore.training.finetune import FinetuneObjective
 
@@ -37,10 +36,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    registry = load_registry(ROOT / "flowrestore" / "checkpoints.toml")
-    entry = registry[args.name]
-    shipped = ROOT / "flowrestore" / entry.file
-    prior = ROOT / "flowrestore" / registry["celeba-prior"].file
+    entry, shipped, prior = shipped_files(ROOT, args.name)
     base = RECIPES[("cpu", "solver")]
     for warmup in args.warmup:
         recipe = replace(base, lr=args.lr or base.lr, warmup_steps=warmup, val_limit=args.val_limit)

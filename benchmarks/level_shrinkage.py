@@ -21,9 +21,8 @@ from pathlib import Path
 
 import torch
 
-from flowrestore.checkpoints import load_registry
 from flowrestore.serialization import load_model
-from flowrestore.shipping.continuation import RECIPES, common_settings, continuation_config
+from flowrestore.shipping.continuation import RECIPES, common_settings, continuation_config, shipped_files
 from flowrestore.shipping.scores import solver_score
 from flowrestore.training import finetune
 
@@ -40,10 +39,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    registry = load_registry(ROOT / "flowrestore" / "checkpoints.toml")
-    entry = registry[args.name]
-    shipped = ROOT / "flowrestore" / entry.file
-    prior = ROOT / "flowrestore" / registry["celeba-prior"].file
+    entry, shipped, prior = shipped_files(ROOT, args.name)
     recipe = RECIPES[("cpu", "solver")]
     run_dir = args.out / args.arm
     common = common_settings(recipe, args.data, run_dir, args.minutes * 60, "cpu")

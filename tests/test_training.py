@@ -158,8 +158,8 @@ def test_glow_prox_needs_a_prior(folders, tmp_path):
                                 image_size=16, device="cpu", loop=LoopConfig(batch_size=8, max_steps=1)))
 
 
-@pytest.mark.parametrize("fraction", [0.0, 1.0])
-def test_finetune_can_train_on_measurements_as_8_bit_files_hold_them(folders, tmp_path, fraction):
+def _denoise_objective(folders, tmp_path, **options):
+    """A one-fold sigma = 0.2 denoising objective on the tiny folders, from a one-step prior."""
     from flowrestore.training.distributed import Context
     from flowrestore.training.finetune import FinetuneObjective
 
@@ -167,8 +167,13 @@ def test_finetune_can_train_on_measurements_as_8_bit_files_hold_them(folders, tm
     train, val = folders
     config = FinetuneConfig(train_dir=train, val_dir=val, task=TaskSpec("denoise", noise_sigma=0.2),
                             out_dir=tmp_path / "ft", prior=prior.best_path, folds=1, image_size=16, device="cpu",
-                            eight_bit_fraction=fraction, loop=LoopConfig(batch_size=8, max_steps=1))
-    objective = FinetuneObjective(config, Context(device=torch.device("cpu"), rank=0, world_size=1))
+                            loop=LoopConfig(batch_size=8, max_steps=1), **options)
+    return FinetuneObjective(config, Context(device=torch.device("cpu"), rank=0, world_size=1))
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0])
+def test_finetune_can_train_on_measurements_as_8_bit_files_hold_them(folders, tmp_path, fraction):
+    objective = _denoise_objective(folders, tmp_path, eight_bit_fraction=fraction)
     _, y = objective._pair(0)
     on_grid = torch.allclose(y * 255, torch.round(y * 255), atol=1e-4) and y.min() >= 0 and y.max() <= 1
     assert on_grid == (fraction == 1.0)
@@ -176,16 +181,7 @@ def test_finetune_can_train_on_measurements_as_8_bit_files_hold_them(folders, tm
 
 @pytest.mark.parametrize("warmup", [0, 10])
 def test_a_warm_up_scales_adams_first_step_which_moves_every_weight_by_the_learning_rate(folders, tmp_path, warmup):
-    from flowrestore.training.distributed import Context
-    from flowrestore.training.finetune import FinetuneObjective
-
-    prior = pretrain(_pretrain_config(folders, tmp_path / "prior", steps=1))
-    train, val = folders
-    config = FinetuneConfig(train_dir=train, val_dir=val, task=TaskSpec("denoise", noise_sigma=0.2),
-                            out_dir=tmp_path / "ft", prior=prior.best_path, folds=1, image_size=16, device="cpu",
-                            lr=1e-3, warmup_steps=warmup, max_grad_norm=None,
-                            loop=LoopConfig(batch_size=8, max_steps=1))
-    objective = FinetuneObjective(config, Context(device=torch.device("cpu"), rank=0, world_size=1))
+    objective = _denoise_objective(folders, tmp_path, lr=1e-3, warmup_steps=warmup, max_grad_norm=None)
     flow = objective.model.proxes[0]
     before = [p.detach().clone() for p in flow.parameters()]
     objective.train_step(0)

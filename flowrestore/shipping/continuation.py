@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from flowrestore.checkpoints import Entry, sha256_of
+from flowrestore.checkpoints import Entry, load_registry, sha256_of
 from flowrestore.operators import TaskSpec
 from flowrestore.serialization import read_metadata
 from flowrestore.shipping.schedule import lr_scale
@@ -99,6 +99,13 @@ def _prepare(run_dir: Path, shipped_sha: str, lr_scale: float = 1.0) -> bool:
     run_dir.mkdir(parents=True)
     (run_dir / LINEAGE).write_text(json.dumps({"start": shipped_sha, "shipped": [], "lr_scale": lr_scale}, indent=1))
     return False
+
+
+def shipped_files(root: Path, name: str) -> tuple[Entry, Path, Path]:
+    """The registry entry of model `name` in the repository at `root`, its bundled file and the bundled prior."""
+    registry = load_registry(Path(root) / "flowrestore" / "checkpoints.toml")
+    entry = registry[name]
+    return entry, Path(root) / "flowrestore" / entry.file, Path(root) / "flowrestore" / registry["celeba-prior"].file
 
 
 def common_settings(recipe: Recipe, data: Path, run_dir: Path, seconds: float, device: str) -> dict:
