@@ -11,11 +11,11 @@ Prints one Markdown row per model and setting (the benchmark's Table I protocol,
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
-import torch
-
 from flowrestore.checkpoints import load_registry
+from flowrestore.devices import ALLOW_TF32
 from flowrestore.shipping.scores import solver_score
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,8 +35,7 @@ def main() -> None:
     print("| model | file | TF32 | PSNR (dB) | images |\n|---|---|---|---|---|")
     for name, path in runs:
         for tf32 in (True, False):
-            torch.backends.cudnn.allow_tf32 = tf32
-            torch.backends.cuda.matmul.allow_tf32 = tf32
+            os.environ[ALLOW_TF32] = "1" if tf32 else "0"  # read by pick_device, which the benchmark calls
             score = solver_score(path, name, registry[name].task_name, args.dataset, args.device, args.limit)
             print(f"| {name} | {path.name} | {'on' if tf32 else 'off'} | {score.value:.3f} | {score.images} |",
                   flush=True)

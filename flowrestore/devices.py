@@ -5,6 +5,7 @@ The one chooser of every command and script: `restore`, `benchmark`, training an
 
 from __future__ import annotations
 
+import os
 import re
 
 import torch
@@ -43,6 +44,11 @@ def pick_device(choice: str) -> torch.device:
 def exact_float32() -> None:
     """Full float32 convolutions and matrix products on CUDA: no TF32. A GLOW prox decodes its latent
     through every coupling's inverse, which amplifies TF32's rounding (10 bits of mantissa): with
-    TF32 the shipped denoiser restores at 21.1 dB instead of 25.0 on an H200 (docs/training.md)."""
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
+    TF32 the shipped denoiser restores at 21.1 dB instead of 25.0 on an H200 (docs/training.md).
+    FLOWRESTORE_ALLOW_TF32=1 in the environment allows TF32, to measure what it costs."""
+    allow = os.environ.get(ALLOW_TF32) == "1"
+    torch.backends.cudnn.allow_tf32 = allow
+    torch.backends.cuda.matmul.allow_tf32 = allow
+
+
+ALLOW_TF32 = "FLOWRESTORE_ALLOW_TF32"

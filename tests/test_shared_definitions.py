@@ -64,6 +64,9 @@ def test_choosing_a_gpu_turns_tf32_off(monkeypatch, choice):
     monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", True)
     assert pick_device(choice).type == "cuda"
     assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+    monkeypatch.setenv("FLOWRESTORE_ALLOW_TF32", "1")  # the benchmarks' way to measure what TF32 costs
+    pick_device(choice)
+    assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
 
 
 def test_file_io_and_the_registry_import_no_model_code():
