@@ -35,13 +35,14 @@ class Recipe:
     val_limit: int  # the loop's own quick validation (the shipping decision uses the full set)
     bf16: bool = False
     seed: int = 1
-    warmup_steps: int = 0  # linear learning-rate warm-up at the start of a new run (never on resume)
+    warmup_steps: int = 0  # linear learning-rate warm-up over a run's first steps
 
 
 # CPU: the recipe of the shipped models' CPU continuation (docs/training.md); one thread each.
 # CUDA: the fine-tune step is launch-bound (its time hardly grows with the batch: docs/training.md,
 # "Throughput"), so a GPU slice takes 32x the CPU batch at the CPU's learning rate: the same update
-# size (Adam), a far less noisy gradient. TF32, not bf16: bf16 only adds casts to small convolutions.
+# size (Adam), a far less noisy gradient. Full float32: TF32 is off (flowrestore.devices.exact_float32), and
+# bf16 only adds casts to small convolutions.
 RECIPES: dict[tuple[str, str], Recipe] = {
     ("cpu", "solver"): Recipe(batch_size=8, lr=1e-4, lr_scalars=1e-2, eval_every=40, val_limit=48, warmup_steps=100),
     ("cpu", "glow"): Recipe(batch_size=16, lr=1e-4, lr_scalars=0.0, eval_every=50, val_limit=96, warmup_steps=100),
