@@ -49,6 +49,12 @@ def check_image_size(image_size: int, multiple: int) -> None:
         )
 
 
+def linear_warmup(optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Every learning rate ramped up linearly over the first `steps` steps (none for 0 or 1)."""
+    warm = max(steps, 1)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warm))
+
+
 def autocast(device: torch.device, bf16: bool):
     """bf16 autocast on CUDA when asked for; a no-op elsewhere."""
     if bf16 and device.type == "cuda":

@@ -11,7 +11,8 @@ from flowrestore.flow.glow import Glow, GlowConfig, bits_per_dim, preset
 from flowrestore.flow.layers import standard_normal_log_prob
 from flowrestore.training.distributed import Context
 from flowrestore.training.loop import Callback, LoopResult
-from flowrestore.training.objective import ImageObjective, StageConfig, autocast, check_image_size, train
+from flowrestore.training.objective import (ImageObjective, StageConfig, autocast, check_image_size,
+                                             linear_warmup, train)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,8 +56,7 @@ class PretrainObjective(ImageObjective):
         self.model = Glow(config.glow_config()).to(ctx.device)
         self.net = self.model
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
-        warm = max(config.warmup_steps, 1)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: min(1.0, (s + 1) / warm))
+        self.scheduler = linear_warmup(self.optimizer, config.warmup_steps)
 
     def _images(self, step: int) -> torch.Tensor:
         g = self.generator(step)
