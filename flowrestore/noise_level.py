@@ -27,9 +27,11 @@ def raw_estimate(y: Tensor) -> Tensor:
     """The uncalibrated PCA estimate for each image of y (B, C, H, W) in [0, 1]; shape (B,)."""
     out = []
     for image in y.to(torch.float64):
+        height, width = image.shape[-2:]
+        patches = (height - PATCH + 1) * (width - PATCH + 1) if min(height, width) >= PATCH else 0
+        if patches < 2 * image.shape[0] * PATCH**2:
+            raise UsageError(f"the image is too small to estimate its noise ({height}x{width}); pass --sigma")
         patches = F.unfold(image[None], PATCH).squeeze(0).T  # (patches, C * PATCH^2)
-        if patches.shape[0] < 2 * patches.shape[1]:
-            raise UsageError(f"the image is too small to estimate its noise ({tuple(image.shape[-2:])}); pass --sigma")
         patches = patches - patches.mean(0)
         eigenvalues = torch.linalg.eigvalsh(patches.T @ patches / patches.shape[0])
         out.append(eigenvalues[: eigenvalues.shape[0] // 4].mean().clamp_min(0).sqrt())

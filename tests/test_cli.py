@@ -409,6 +409,17 @@ def test_a_noise_aware_deblurrer_counts_the_files_rounding_and_follows_sigma(tmp
     assert degraded.exit_code == 0, degraded.output
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (3, 64), (4, 40), (7, 7)])
+def test_an_image_too_small_to_estimate_its_noise_is_refused_unless_sigma_is_given(tmp_path, run, shape):
+    pixels = (np.random.default_rng(0).random((*shape, 3)) * 255).astype(np.uint8)
+    source = write_image(tmp_path / "small.png", pixels)
+    fails(run("restore", source, "-o", tmp_path / "x.png", model="denoise-sigma"), "too small to estimate", "--sigma")
+    assert not (tmp_path / "x.png").exists()
+    given = run("restore", source, "-o", tmp_path / "y.png", "--sigma", "0.1", model="denoise-sigma")
+    assert given.exit_code == 0, given.output
+    assert Image.open(tmp_path / "y.png").size == (shape[1], shape[0])
+
+
 def test_a_fixed_level_denoiser_reports_the_estimated_noise_and_points_to_the_noise_aware_model(tmp_path, run):
     weak = run("restore", _noisy_face(tmp_path, 0.05, "weak.png"), "-o", tmp_path / "w.png", model="denoise")
     assert weak.exit_code == 0, weak.output
