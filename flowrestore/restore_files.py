@@ -84,7 +84,7 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     from flowrestore.operators import image_seed
     from flowrestore.paths import comparison_paths, expand_inputs, plan_outputs
     from flowrestore.restore import restore_images
-    from flowrestore.restore_notes import estimate_notes, model_notes
+    from flowrestore.restore_notes import estimate_notes, mask_notes, model_notes
 
     check_options(options)
     paths = expand_inputs(list(options.inputs))
@@ -99,6 +99,7 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
         raise UsageError(f"--mask applies to inpainting only, but the task is {spec.task}")
     notes = model_notes(loaded, name, spec, options)
     mask = read_mask(options.mask) if options.mask is not None else None
+    notes += mask_notes(mask, options.mask.name) if mask is not None else []
     images = read_inputs(paths, targets)
     notes += [f"note: {image.source}: {text}" for image in images for text in image.notes]
 

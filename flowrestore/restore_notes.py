@@ -30,6 +30,16 @@ def model_notes(loaded, name: str, spec: TaskSpec, options: RestoreOptions) -> l
     return notes + sigma_notes(loaded, name, spec, options.sigma, options.degrade)
 
 
+def mask_notes(mask, mask_name: str) -> list[str]:
+    """A note when an inpainting mask leaves nothing to fill, or nothing to go on."""
+    if bool(mask.min() > 0.5):
+        return [f"note: the mask {mask_name} is all white (every pixel known): there is nothing to fill"]
+    if bool(mask.max() < 0.5):
+        return [f"warning: the mask {mask_name} is all black (every pixel missing): the results come from the "
+                "prior alone, not from the images"]
+    return []
+
+
 def operator_warning(trained: TaskSpec | None, spec: TaskSpec, name: str,
                      blur_range: tuple[float, float] | None = None) -> str | None:
     """A note when the measurement operator differs from the one the checkpoint was trained for; a

@@ -592,6 +592,15 @@ def test_misleading_messages_now_say_what_is_wrong(tmp_path, run, checkpoint_dir
     masked = run("restore", image, "--mask", mask, model="inpaint")
     assert masked.exit_code == 0 and "inpaint with the mask mask.png" in masked.stderr
     assert "19x19" not in masked.stderr
+    assert "all white (every pixel known): there is nothing to fill" in masked.stderr  # _mask is all white
+    holed = np.full((8, 8), 255, np.uint8)
+    holed[2:5, 2:5] = 0
+    for pixels, says in ((holed, None), (np.zeros((8, 8), np.uint8), "all black (every pixel missing)")):
+        result = run("restore", image, "--mask", write_image(tmp_path / "m.png", pixels), "-o", tmp_path / "m_out.png",
+                     "--force", model="inpaint")
+        assert result.exit_code == 0, result.output
+        assert ("all white" not in result.stderr) and ((says in result.stderr) if says else "all black" not in
+                                                        result.stderr)
     assert "trained on one hole only" in masked.stderr  # the shipped kind of inpainter: tied to its box
     boxed = run("restore", image, "--box", 3, "-o", tmp_path / "boxed.png", model="inpaint")
     assert boxed.exit_code == 0 and "trained on one hole only" not in boxed.stderr
