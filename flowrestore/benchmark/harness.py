@@ -44,6 +44,8 @@ class BenchmarkConfig:
             raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
         if self.examples < 0:
             raise UsageError(f"--examples must be 0 or more, got {self.examples}")
+        if self.size is not None and self.size < 8:
+            raise UsageError(f"--size must be at least 8 (the classical methods' 8x8 blocks), got {self.size}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -129,8 +131,19 @@ def _timed(restorer: Restorer, y: Tensor, operator, device: str) -> tuple[Tensor
     return x_hat, time.perf_counter() - start
 
 
+def _check_fits(method: str, multiple: int, size: tuple[int, int]) -> None:
+    """Learned models need image sides that are multiples of 2**levels; the benchmark does not pad
+    (padding would change the measurement operator it scores)."""
+    height, width = size
+    if height % multiple or width % multiple:
+        fit = max(multiple, min(height, width) // multiple * multiple)
+        raise UsageError(f"the images are {width}x{height}, but {method} needs sides that are multiples of "
+                         f"{multiple}; pass --size {fit} (a square of that side)")
+
+
 def _build_all(setting: Setting, experiment: Experiment, config: BenchmarkConfig, checkpoints, unavailable,
-               cache: dict, notes: list[str], skipped: dict, built: dict) -> dict[str, Restorer]:
+               cache: dict, notes: list[str], skipped: dict, built: dict,
+               size: tuple[int, int]) -> dict[str, Restorer]:
     restorers: dict[str, Restorer] = {}
     for method in experiment.methods:
         if setting.task not in METHODS[method].tasks:
@@ -142,6 +155,7 @@ def _build_all(setting: Setting, experiment: Experiment, config: BenchmarkConfig
             reason = unavailable.get(checkpoint_name(method, setting.task) or "", "")
             skipped.setdefault((method, str(e) + (f" ({reason})" if reason else "")), []).append(setting.label())
             continue
+        _check_fits(method, info.pop("size_multiple", 1), size)
         restorers[method] = restorer
         built[f"{setting.label()} / {method}"] = info
         if "note" in info:
@@ -223,7 +237,7 @@ def run_benchmark(
     skipped: dict[tuple[str, str], list[str]] = {}  # (method, reason) -> settings
     for setting in experiment.settings:
         restorers = _build_all(setting, experiment, config, checkpoints, dict(unavailable or {}), cache, notes,
-                               skipped, built)
+                               skipped, built, tuple(images.images.shape[-2:]))
         recs, ex = run_setting(setting, restorers, images, config, progress)
         records += recs
         examples[setting.label()] = ex

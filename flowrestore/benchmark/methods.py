@@ -170,9 +170,10 @@ def build(
         prior = _load(ckpt_name, checkpoints, "glow", device, cache).model
         prior.requires_grad_(False)
         restorer = LatentMAP(prior, map_config, setting.noise_sigma)
-        return restorer, {"map": map_config.to_dict(), "gamma": restorer.gamma}
+        return restorer, {"map": map_config.to_dict(), "gamma": restorer.gamma,
+                          "size_multiple": prior.config.size_multiple}
     ckpt = _load(ckpt_name, checkpoints, "solver", device, cache)
-    info = {"checkpoint_task": ckpt.metadata.get("task")}
+    info = {"checkpoint_task": ckpt.metadata.get("task"), "size_multiple": ckpt.model.size_multiple}
     task = ckpt.metadata.get("task")
     if task:
         spec = TaskSpec.from_dict(task)

@@ -125,3 +125,26 @@ def test_unreadable_images_and_mixed_sizes_are_one_line_errors_that_say_what_to_
     (tmp_path / "c.png").write_text("not an image")
     with pytest.raises(ImageReadError, match="c.png is not an image"):
         load_images(str(tmp_path), size=8)
+
+
+def test_image_sizes_the_models_cannot_take_are_one_line_errors_that_name_a_size(app, tmp_path, smooth,
+                                                                                checkpoint_dir):
+    import numpy as np
+    from PIL import Image
+
+    for i in range(2):
+        Image.fromarray((smooth(i, 30) * 255).astype(np.uint8)).save(tmp_path / f"{i}.png")
+    common = ["benchmark", "--dataset", str(tmp_path), "--task", "denoise", "--checkpoint-dir", str(checkpoint_dir),
+              "--examples", "0"]
+    for size in ("0", "7", "-8"):
+        result = CliRunner().invoke(app, [*common, "--method", "measurement", "--size", size])
+        assert isinstance(result.exception, ValueError) and "--size must be at least 8" in str(result.exception)
+    for extra, side, fit in (([], 30, 28), (["--size", "18"], 18, 16)):  # the tiny models need multiples of 4
+        result = CliRunner().invoke(app, [*common, "--method", "glow", *extra])
+        assert isinstance(result.exception, ValueError), result.output
+        assert f"the images are {side}x{side}, but glow needs sides that are multiples of 4; pass --size {fit}" \
+            in str(result.exception)
+    classical = CliRunner().invoke(app, [*common, "--method", "measurement", "--method", "tv"])
+    assert classical.exit_code == 0, classical.output  # methods that take any size still run
+    fitted = CliRunner().invoke(app, [*common, "--method", "glow", "--size", "16"])
+    assert fitted.exit_code == 0, fitted.output
