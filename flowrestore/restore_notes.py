@@ -87,5 +87,7 @@ def estimate_notes(loaded, name: str, spec: TaskSpec, files) -> list[str]:
     if not far:
         return []
     which = far[0].input.name + (f" and {len(far) - 1} more" if len(far) > 1 else "")
+    levels = sorted(f.restoration.sigma for f in far)
+    level = f"{levels[0]:.3f}" + (f" to {levels[-1]:.3f}" if levels[-1] - levels[0] >= 0.0005 else "")
     return [f"note: {name} restores at sigma {trained:g} whatever the noise, and the noise in {which} is estimated "
-            f"at sigma {far[0].restoration.sigma:.3f}; --checkpoint {NOISE_AWARE} follows the noise level"]
+            f"at sigma {level}; --checkpoint {NOISE_AWARE} follows the noise level"]

@@ -430,6 +430,15 @@ def test_a_fixed_level_denoiser_reports_the_estimated_noise_and_points_to_the_no
     assert near.exit_code == 0, near.output
     assert "estimated noise sigma" in near.stderr
     assert "whatever the noise" not in near.stderr  # the model's own level: nothing to suggest
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for sigma in (0.05, 0.3):
+        _noisy_face(folder, sigma, f"{sigma}.png")
+    both = run("restore", folder, "-o", tmp_path / "two_out", model="denoise")
+    assert both.exit_code == 0, both.output
+    (line,) = [line for line in both.stderr.splitlines() if "whatever the noise" in line]
+    low, high = (float(w) for w in line.split("estimated at sigma ")[1].split(";")[0].split(" to "))
+    assert "0.05.png and 1 more" in line and low < 0.1 and 0.25 < high < 0.35  # the range, not the first one's
 
 
 def _registry(tmp_path, checkpoint_dir, rows):
