@@ -84,7 +84,7 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     from flowrestore.operators import image_seed
     from flowrestore.paths import comparison_paths, expand_inputs, plan_outputs
     from flowrestore.restore import restore_images
-    from flowrestore.restore_notes import estimate_notes, mask_notes, model_notes
+    from flowrestore.restore_notes import estimate_notes, floor_notes, mask_notes, model_notes
 
     check_options(options)
     paths = expand_inputs(list(options.inputs))
@@ -119,9 +119,21 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     write_all(restored, targets, figures, options.force)
     write_frames(restored, boxes, options.force)
     files = [RestoredFile(*row) for row in zip(paths, targets, figures, restored, likeness, boxes, per_face)]
-    notes += estimate_notes(loaded, name, spec, files)
-    label = f"inpaint with the mask {options.mask.name}" if options.mask is not None else spec.label()
-    return RestoredFiles(name, spec, label, device, seconds, files, notes)
+    notes += estimate_notes(loaded, name, spec, files) + floor_notes(loaded, name, files)
+    return RestoredFiles(name, spec, run_label(spec, options, loaded.model), device, seconds, files, notes)
+
+
+def run_label(spec: TaskSpec, options: RestoreOptions, model) -> str:
+    """What was restored, in words: the task's label, the mask's name, or for a noise-aware model
+    left to estimate the noise, that it was estimated (each image's level is in its own report)."""
+    from flowrestore.solving import noise_conditioned
+
+    if options.mask is not None:
+        return f"inpaint with the mask {options.mask.name}"
+    if options.sigma is None and not options.degrade and noise_conditioned(model):
+        return "denoise, sigma estimated per image" if spec.task == "denoise" else \
+            f"{spec.label()}, noise estimated per image"
+    return spec.label()
 
 
 def check_options(options: RestoreOptions) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flowrestore.operators import TaskSpec
-from flowrestore.solving import counts_storage, noise_conditioned
+from flowrestore.solving import counts_storage, noise_conditioned, sigma_floor
 
 NOISE_AWARE = "glow-denoise-aware"  # the registry's noise-conditioned denoiser
 # Beyond this distance from a fixed denoiser's level, the noise-aware model restores better (test sweep:
@@ -66,6 +66,9 @@ def sigma_notes(loaded, name: str, spec: TaskSpec, sigma: float | None, degrade:
     if noise_conditioned(loaded.model):
         low, high = loaded.metadata.get("sigma_range", (None, None))
         low = 0.0 if counts_storage(loaded.model) and low is not None else low  # noise-free is trained too
+        if sigma is not None and low is not None and sigma < sigma_floor(loaded.model):
+            return [f"warning: {name} was trained for noise sigma {low:g} to {high:g}; {sigma:g} is below, so its "
+                    f"folds run at {sigma_floor(loaded.model):g} (below its range they break down)"]
         if sigma is not None and low is not None and not low <= sigma <= high:
             return [f"warning: {name} was trained for noise sigma {low:g} to {high:g}; {sigma:g} is outside"]
         return []
@@ -74,6 +77,20 @@ def sigma_notes(loaded, name: str, spec: TaskSpec, sigma: float | None, degrade:
         return [f"note: {name} restores at the one noise level it was trained for (sigma {trained:g}); "
                 f"--checkpoint {NOISE_AWARE} follows --sigma"]
     return []
+
+
+def floor_notes(loaded, name: str, files) -> list[str]:
+    """After restoring with a noise-aware model: which images' estimated noise lay below the lowest
+    level its folds run at (SolverConfig.sigma_floor), and what that meant for them."""
+    floor = sigma_floor(loaded.model)
+    low = [f for f in files if f.restoration.sigma_estimated and f.restoration.sigma < floor]
+    if not low:
+        return []
+    which = low[0].input.name + (f" and {len(low) - 1} more" if len(low) > 1 else "")
+    blended = " and blended its result with the image, which it keeps nearly as it is" \
+        if loaded.model.config.blend_error else ""
+    return [f"note: the noise estimated in {which} is below sigma {floor:g}, the lowest level {name} was trained "
+            f"for; its folds ran at {floor:g}{blended}"]
 
 
 def estimate_notes(loaded, name: str, spec: TaskSpec, files) -> list[str]:

@@ -70,6 +70,16 @@ def save_model(path: Path, model: nn.Module, extra: dict | None = None, dtype: t
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"flowrestore": json.dumps(meta)}))
 
 
+def with_config(source: Path, target: Path, **changes) -> None:
+    """Write `source` to `target` with fields of its model configuration changed (e.g. a solver's
+    blend_error); the tensors are copied byte for byte, whatever their storage."""
+    meta = read_metadata(source)
+    meta["config"] = {**meta["config"], **changes}
+    build_model(meta)  # the changed configuration must still describe a model
+    tensors = load_file(str(source))
+    atomic_write(target, lambda tmp: save_file(tensors, tmp, metadata={"flowrestore": json.dumps(meta)}))
+
+
 def read_metadata(path: Path) -> dict:
     """The file's flowrestore metadata, checked (kind, configuration, task) but not its tensors."""
     meta, _ = _read_header(Path(path))

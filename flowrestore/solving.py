@@ -86,6 +86,12 @@ def counts_storage(model: nn.Module) -> bool:
     return bool(getattr(getattr(model, "config", None), "storage_noise", False))
 
 
+def sigma_floor(model: nn.Module) -> float:
+    """The lowest noise level a noise-conditioned model's folds run at (SolverConfig.sigma_floor): the
+    bottom of the range it was trained on; 0 for models without one."""
+    return float(getattr(getattr(model, "config", None), "sigma_floor", 0.0))
+
+
 def told_sigma(model: nn.Module, noise_sigma, eight_bit: bool):
     """The noise level to give `model` for measurements with Gaussian noise `noise_sigma` (a number,
     one per image, or None for none), stored as an 8-bit file or as float32 values: the noise itself,

@@ -145,9 +145,10 @@ def save_tiny_storage_aware(path: Path) -> Path:
 
 
 def save_tiny_conditioned(path: Path) -> Path:
-    """A tiny noise-conditioned denoiser whose shrinkage grows with sigma."""
+    """A tiny noise-conditioned denoiser whose shrinkage grows with sigma; its folds run at sigma >= 0.02,
+    the bottom of its range, as fine-tuning sets it."""
     prior = tiny_solver().proxes[0].flow
-    solver = UnrolledSolver.from_prior(prior, SolverConfig(folds=2, noise_conditioned=True)).eval()
+    solver = UnrolledSolver.from_prior(prior, SolverConfig(folds=2, noise_conditioned=True, sigma_floor=0.02)).eval()
     with torch.no_grad():
         solver.shrinkage_slope.fill_(1.0)
     save_model(path, solver, extra={"task": TaskSpec.default("denoise").to_dict(), "sigma_range": [0.02, 0.3]})

@@ -420,6 +420,26 @@ def test_an_image_too_small_to_estimate_its_noise_is_refused_unless_sigma_is_giv
     assert Image.open(tmp_path / "y.png").size == (shape[1], shape[0])
 
 
+def test_noise_below_the_trained_range_is_restored_at_its_bottom(tmp_path, run):
+    """Told a level below its range, a noise-aware model's folds would extrapolate and break down (a clean
+    face told 0.001: 7.9 dB); they run at the bottom of its range instead, whether the level is given or
+    estimated (this tiny model has no measurement blend, which would then follow the level itself)."""
+    source = _noisy_face(tmp_path, 0.0, "clean.png")
+    outs = {}
+    for name, extra in (("estimated", ()), ("low", ("--sigma", "0.005")), ("bottom", ("--sigma", "0.02")),
+                        ("above", ("--sigma", "0.05"))):
+        result = run("restore", source, "-o", tmp_path / f"{name}.png", *extra, model="denoise-sigma")
+        assert result.exit_code == 0, result.output
+        outs[name] = (result.stderr, np.asarray(Image.open(tmp_path / f"{name}.png"), dtype=float))
+    assert "the noise estimated in clean.png is below sigma 0.02" in outs["estimated"][0]
+    assert "0.005 is below, so its folds run at 0.02" in outs["low"][0]
+    assert "folds r" not in outs["bottom"][0] + outs["above"][0]
+    assert "lowest level" not in outs["bottom"][0] + outs["above"][0]
+    assert np.array_equal(outs["estimated"][1], outs["bottom"][1])
+    assert np.array_equal(outs["low"][1], outs["bottom"][1])
+    assert not np.array_equal(outs["above"][1], outs["bottom"][1])  # inside the range, the level still steers
+
+
 def test_a_fixed_level_denoiser_reports_the_estimated_noise_and_points_to_the_noise_aware_model(tmp_path, run):
     weak = run("restore", _noisy_face(tmp_path, 0.05, "weak.png"), "-o", tmp_path / "w.png", model="denoise")
     assert weak.exit_code == 0, weak.output

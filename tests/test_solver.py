@@ -202,6 +202,51 @@ def test_noise_conditioned_solver_at_the_reference_level_is_the_plain_solver(flo
         conditioned(y, Denoise(), sigma=0.0)
 
 
+def test_below_the_sigma_floor_the_folds_run_at_the_floor(float64):
+    x = torch.rand(2, 3, 8, 8)
+    y = measure(x, Denoise(), 0.01, seed=2)
+    solver = _conditioned(x, slopes=(0.4, -0.7), sigma_floor=0.02)
+    with torch.no_grad():
+        at_floor = solver(y, Denoise(), sigma=0.02)
+        for below in (0.0, 0.001, 0.019):  # a clean image's 0 is allowed once there is a floor
+            assert torch.equal(solver(y, Denoise(), sigma=below), at_floor)
+        assert not torch.allclose(solver(y, Denoise(), sigma=0.03), at_floor)
+    with pytest.raises(ValueError, match="positive"):
+        _conditioned(x)(y, Denoise(), sigma=0.0)  # no floor: 0 has no log
+
+
+def test_the_measurement_blend_is_the_linear_mmse_combination(float64):
+    x = torch.rand(3, 3, 8, 8)
+    y = measure(x, Denoise(), 0.05, seed=3)
+    eps = 0.03
+    plain = _conditioned(x, slopes=(0.2, 0.3), sigma_floor=0.02)
+    blended = _conditioned(x, slopes=(0.2, 0.3), sigma_floor=0.02, blend_error=eps)
+    blended.load_state_dict(plain.state_dict())
+    sigma = torch.tensor([0.0, 0.05, 5.0])
+    with torch.no_grad():
+        x_hat, out = plain(y, Denoise(), sigma=sigma), blended(y, Denoise(), sigma=sigma)
+        w = eps**2 / (eps**2 + sigma**2)
+        assert torch.allclose(out, (sigma[:, None, None, None] ** 2 * x_hat + eps**2 * y) / (sigma**2 + eps**2)[
+            :, None, None, None])
+        assert torch.allclose(out[0], y[0]) and torch.allclose(out[2], x_hat[2], atol=1e-4)  # w = 1 and w -> 0
+        assert torch.allclose(out[1], x_hat[1] + w[1] * (y[1] - x_hat[1]))
+        sharper = _conditioned(x, slopes=(0.2, 0.3), sigma_floor=0.02, blend_error=eps, blend_power=4.0)
+        sharper.load_state_dict(plain.state_dict())
+        w4 = 1 / (1 + (sigma / eps) ** 4)  # p = 4: w falls faster with sigma, equal at sigma = eps
+        assert torch.allclose(sharper(y, Denoise(), sigma=sigma), x_hat + w4[:, None, None, None] * (y - x_hat))
+        assert w4[1] < w[1]
+        # the blend is for denoising only: with another operator the output is the folds' own
+        op = Inpaint(torch.ones(1, 1, 8, 8))
+        assert torch.equal(blended(y, op, sigma=sigma), plain(y, op, sigma=sigma))
+    for bad in ({"blend_error": 0.03}, {"sigma_floor": 0.02}):  # both need noise conditioning
+        with pytest.raises(ValueError, match="noise-conditioned"):
+            SolverConfig(**bad)
+    with pytest.raises(ValueError, match=r"lie in \[0, 1\)"):
+        SolverConfig(noise_conditioned=True, blend_error=-0.1)
+    with pytest.raises(ValueError, match="blend_power"):
+        SolverConfig(noise_conditioned=True, blend_error=0.03, blend_power=0.0)
+
+
 @pytest.mark.parametrize("slopes", [(0.4, 0.8), (-0.3, -0.6)])
 def test_fold_parameters_are_positive_and_monotone_in_sigma(float64, slopes):
     x = torch.rand(1, 3, 8, 8)
@@ -432,3 +477,23 @@ def test_a_noise_aware_deblurrer_scales_its_ridge_balance_with_sigma_squared(flo
     assert ((exact - x) ** 2).mean() < ((plain(y, op) - x) ** 2).mean()
     with pytest.raises(ValueError, match="noise-conditioned"):
         SolverConfig(storage_noise=True)
+
+
+def test_with_config_changes_the_configuration_and_copies_the_tensors_byte_for_byte(tmp_path, float64):
+    from safetensors.torch import load_file
+
+    from flowrestore.serialization import with_config
+
+    x = torch.rand(2, 3, 8, 8)
+    solver = _conditioned(x, slopes=(0.1, 0.2)).float()
+    source, target = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    save_model(source, solver, extra={"task": {"task": "denoise"}, "sigma_range": [0.02, 0.3]}, dtype=torch.int8)
+    with_config(source, target, blend_error=0.03, sigma_floor=0.02)
+    before, after = load_file(str(source)), load_file(str(target))
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    loaded = load_model(target)
+    assert (loaded.model.config.blend_error, loaded.model.config.sigma_floor) == (0.03, 0.02)
+    assert loaded.metadata["sigma_range"] == [0.02, 0.3] and loaded.metadata["storage"] == "int8"
+    with pytest.raises(ValueError, match="lie in"):
+        with_config(source, tmp_path / "c.safetensors", blend_error=2.0)
+    assert not (tmp_path / "c.safetensors").exists()

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from flowrestore.operators import TaskSpec, measure
-from flowrestore.serialization import load_model
+from flowrestore.serialization import load_model, save_model
 from flowrestore.training import FinetuneConfig, LoopConfig, PretrainConfig, TrainingError, finetune, pretrain
 
 pretrain_module = importlib.import_module("flowrestore.training.pretrain")
@@ -239,8 +239,18 @@ def test_noise_conditioned_finetune_starts_from_a_plain_denoiser_and_learns_slop
     assert model.model.step_size_slope.abs().sum() > 0  # the slopes trained
     # mu and lambda started from the plain model's (its raw values moved only by training)
     assert (model.model.step_size_raw - start.step_size_raw).abs().max() < 0.2
+    assert model.model.config.sigma_floor == 0.02  # its folds never run below the range they learned
     with pytest.raises(ValueError, match="sigma_range"):
         FinetuneConfig(**common, sigma_range=(0.3, 0.1))
+    # a continuation keeps the measurement blend fitted to the file it starts from, and its mu and lambda
+    fitted = tmp_path / "fitted.safetensors"
+    model.model.config = replace(model.model.config, blend_error=0.03)
+    save_model(fitted, model.model, extra={"task": model.metadata["task"], "sigma_range": [0.02, 0.3]})
+    again = finetune(FinetuneConfig(**common, out_dir=tmp_path / "again", init_from=fitted, sigma_range=(0.02, 0.3),
+                                    loop=LoopConfig(batch_size=8, max_steps=1)))
+    continued = load_model(again.best_path).model
+    assert continued.config.blend_error == 0.03 and continued.config.sigma_floor == 0.02
+    assert (continued.step_size_slope - model.model.step_size_slope).abs().max() < 0.1  # not restarted at 0
 
 
 def test_blur_conditioned_finetune_trains_across_sigma_b_and_records_its_range(folders, tmp_path):

@@ -54,6 +54,14 @@ class SolverConfig:
     ridge_balance: float = 1e-3  # beta of the ridge initial guess (flowrestore.solver.initial); a noise-conditioned
     # solver's beta follows sigma: ridge_balance * (sigma / reference_sigma)^2 (docs/method.md)
     storage_noise: bool = False  # the sigma it is told counts the measurement's rounding (float32 or an 8-bit file)
+    # A noise-conditioned solver's mu_k and lambda_k follow max(sigma, sigma_floor): the bottom of the range it was
+    # trained on, below which they extrapolate and the output breaks down (docs/method.md, extension).
+    sigma_floor: float = 0.0
+    # Denoising: the output blended with the measurement, x_hat + w (y - x_hat), w = 1 / (1 + (sigma / eps)^p), eps
+    # the model's own error floor and p fitted on validation (docs/method.md, measurement blend; eps = 0: off). p = 2
+    # is the linear MMSE combination of two estimates with independent errors.
+    blend_error: float = 0.0
+    blend_power: float = 2.0
 
     def __post_init__(self) -> None:
         if self.folds < 1:
@@ -70,6 +78,12 @@ class SolverConfig:
             raise UsageError("a solver is conditioned on the noise level or on the blur, not both")
         if self.storage_noise and not self.noise_conditioned:
             raise UsageError("counting the storage's rounding as noise needs a noise-conditioned solver")
+        if (self.sigma_floor or self.blend_error) and not self.noise_conditioned:
+            raise UsageError("a sigma floor and the measurement blend need a noise-conditioned solver")
+        if not (0 <= self.sigma_floor < 1 and 0 <= self.blend_error < 1):
+            raise UsageError(f"sigma_floor and blend_error lie in [0, 1), got {self.sigma_floor}, {self.blend_error}")
+        if not 0 < self.blend_power <= 16:
+            raise UsageError(f"blend_power lies in (0, 16], got {self.blend_power}")
 
     @property
     def conditioned(self) -> bool:
@@ -142,10 +156,24 @@ class UnrolledSolver(nn.Module):
             return None
         if sigma is None:
             raise UsageError("this model restores at a given noise level: pass sigma (restore --sigma, or estimate it)")
-        sigma = torch.as_tensor(sigma, dtype=like.dtype, device=like.device).reshape(-1).expand(batch)
+        sigma = self.noise_levels(sigma, batch, like).clamp_min(self.config.sigma_floor)
         if (sigma <= 0).any():
             raise UsageError(f"the noise level must be positive, got {sigma.min().item():g}")
         return torch.log(sigma / self.config.reference_sigma)
+
+    @staticmethod
+    def noise_levels(sigma, batch: int, like: Tensor) -> Tensor:
+        """sigma (a number or one per image) as a tensor of shape (B,)."""
+        return torch.as_tensor(sigma, dtype=like.dtype, device=like.device).reshape(-1).expand(batch)
+
+    def blend(self, x_hat: Tensor, y: Tensor, sigma) -> Tensor:
+        """x_hat + w (y - x_hat) with w = 1 / (1 + (sigma / eps)^p) per image. For p = 2 it is the linear
+        MMSE combination of two estimates of x whose errors have variances eps^2 (the model's) and
+        sigma^2 (the noise's), taken as independent; a larger p lets w fall faster where the two errors
+        are not. It keeps a nearly clean image nearly as it is."""
+        ratio = self.noise_levels(sigma, y.shape[0], y) / self.config.blend_error
+        w = 1 / (1 + ratio**self.config.blend_power)
+        return x_hat + w[:, None, None, None] * (y - x_hat)
 
     def fold_parameters(self, log_ratio: Tensor | None) -> tuple[Tensor, Tensor]:
         """(mu, lambda) per image and fold, shape (B, K); (1, K) without conditioning. With
@@ -219,4 +247,6 @@ class UnrolledSolver(nn.Module):
         for fold in range(self.config.folds):
             x = self.prox_step(self._data_step_for_training(x, y, operator, fold, log_ratio), fold, log_ratio)
             estimates.append(x)
+        if self.config.blend_error and operator.name == "denoise":
+            x = estimates[-1] = self.blend(x, y, sigma)
         return estimates if return_all else x

@@ -138,6 +138,8 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
         ridge_balance=config.ridge_balance,
         level_shrinkage=config.level_shrinkage,
         reference_sigma=STORAGE_SIGMA["8bit"] if config.storage_noise else config.task.noise_sigma or 0.2,
+        # noise-free files are part of a storage-counting model's training: no floor for it
+        sigma_floor=config.sigma_range[0] if config.sigma_range and not config.storage_noise else 0.0,
     )
     if config.prox == "glow":
         if config.prior is None:
@@ -163,7 +165,8 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
                        reference_sigma=solver.config.reference_sigma, level_shrinkage=solver.config.level_shrinkage,
                        blur_conditioned=solver.config.blur_conditioned, reference_blur=solver.config.reference_blur,
                        initial_guess=solver.config.initial_guess, ridge_balance=solver.config.ridge_balance,
-                       storage_noise=solver.config.storage_noise)
+                       storage_noise=solver.config.storage_noise, sigma_floor=solver.config.sigma_floor,
+                       blend_error=solver.config.blend_error, blend_power=solver.config.blend_power)
         if replace(start.config, **initial) == solver.config:
             # continue a run: flows, mu and lambda (a plain start leaves a conditioned model's slopes at 0;
             # a fold's one lambda becomes the start of each of its levels' lambdas)
@@ -176,6 +179,9 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
             missing, unexpected = solver.load_state_dict(state, strict=False)
             if unexpected or set(missing) - {"step_size_slope", "shrinkage_slope"}:
                 raise CheckpointError(f"{config.init_from} does not fit this solver ({unexpected or missing})")
+            if solver.config.noise_conditioned:  # the measurement blend's fitted error goes on with the model
+                solver.config = replace(solver.config, blend_error=start.config.blend_error,
+                                        blend_power=start.config.blend_power)
         else:
             for mine, theirs in zip(solver.proxes, start.proxes):
                 mine.load_state_dict(theirs.state_dict())  # e.g. a denoiser's prox for another task
