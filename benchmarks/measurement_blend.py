@@ -3,9 +3,10 @@
     PYTHONPATH=. python3 benchmarks/measurement_blend.py --data ../shared/data/celeba64/val --limit 128
 
 The denoiser restores 8-bit clipped measurements at each --levels sigma (0: a clean face), told
-max(sigma, its sigma_floor or else the bottom of its trained range), with its own blend switched off. Its output x_hat is then blended with the
-measurement, x_hat + w (y - x_hat), for w = 1 / (1 + (sigma / eps)^p) over a grid of eps and p (p = 2:
-the linear MMSE weight eps^2 / (eps^2 + sigma^2)), and, as an oracle, for the best single w per level.
+max(sigma, its sigma_floor or else the bottom of its trained range), with its own blend switched off.
+Its output x_hat is then blended with the measurement, x_hat + w (y - x_hat), for w = 1 / (1 + (sigma / eps)^p)
+over a grid of eps and p (p = 2: the linear MMSE weight eps^2 / (eps^2 + sigma^2)), and, as an oracle, for
+the best single w per level.
 Prints mean PSNR (dB) per level as a Markdown table and the (eps, p) with the best mean over --fit-levels
 (the denoising sweep's levels): SolverConfig.blend_error and blend_power (docs/method.md, measurement blend).
 """
