@@ -36,7 +36,7 @@ from flowrestore.imageio import read_image
 from flowrestore.likeness import PRIOR, png_bits_per_dim, score
 from flowrestore.operators import TaskSpec, image_seed, quantize_8bit
 from flowrestore.restore import simulate, solve
-from flowrestore.solving import told_sigma
+from flowrestore.solving import sigma_floor, told_sigma
 
 
 def score_folder(folder: Path, solver, prior, task: TaskSpec, limit: int | None, batch: int,
@@ -62,7 +62,10 @@ def score_paths(paths: list[Path], solver, prior, task: TaskSpec, batch: int, ei
         if eight_bit:
             y = quantize_8bit(y)  # as users' files hold their measurements
         # Clipped measurements are censored as `restore` does for files.
-        sigma = told_sigma(solver, task.noise_sigma or None, eight_bit)  # a noise-aware deblurrer hears the storage
+        # a noise-aware deblurrer hears the storage; a denoiser with a sigma floor hears restore's smallest
+        # estimate for a clean image
+        level = task.noise_sigma or (1e-3 if sigma_floor(solver) else None)
+        sigma = told_sigma(solver, level, eight_bit)
         x_hat = solve(solver, y, task, sigma=sigma, clipped=eight_bit)
         out["names"] += [p.name for p in chunk]
         out["restored"] += score(prior, x_hat).tolist()
