@@ -213,6 +213,8 @@ def test_below_the_sigma_floor_the_folds_run_at_the_floor(float64):
         assert not torch.allclose(solver(y, Denoise(), sigma=0.03), at_floor)
     with pytest.raises(ValueError, match="positive"):
         _conditioned(x)(y, Denoise(), sigma=0.0)  # no floor: 0 has no log
+    with pytest.raises(ValueError, match="positive"):
+        solver(y, Denoise(), sigma=-0.1)  # a floor does not make a negative level one
 
 
 def test_the_measurement_blend_is_the_linear_mmse_combination(float64):
