@@ -28,8 +28,8 @@ def raw_estimate(y: Tensor) -> Tensor:
     out = []
     for image in y.to(torch.float64):
         height, width = image.shape[-2:]
-        patches = (height - PATCH + 1) * (width - PATCH + 1) if min(height, width) >= PATCH else 0
-        if patches < 2 * image.shape[0] * PATCH**2:
+        count = (height - PATCH + 1) * (width - PATCH + 1) if min(height, width) >= PATCH else 0
+        if count < 2 * image.shape[0] * PATCH**2:  # fewer patches than twice their dimension
             raise UsageError(f"the image is too small to estimate its noise ({height}x{width}); pass --sigma")
         patches = F.unfold(image[None], PATCH).squeeze(0).T  # (patches, C * PATCH^2)
         patches = patches - patches.mean(0)

@@ -66,9 +66,10 @@ def sigma_notes(loaded, name: str, spec: TaskSpec, sigma: float | None, degrade:
     if noise_conditioned(loaded.model):
         low, high = loaded.metadata.get("sigma_range", (None, None))
         low = 0.0 if counts_storage(loaded.model) and low is not None else low  # noise-free is trained too
-        if sigma is not None and low is not None and sigma < sigma_floor(loaded.model):
+        floor = sigma_floor(loaded.model)
+        if sigma is not None and low is not None and sigma < floor:
             return [f"warning: {name} was trained for noise sigma {low:g} to {high:g}; {sigma:g} is below, so its "
-                    f"folds run at {sigma_floor(loaded.model):g} (below its range they break down)"]
+                    f"folds run at {floor:g} (below its range they break down)"]
         if sigma is not None and low is not None and not low <= sigma <= high:
             return [f"warning: {name} was trained for noise sigma {low:g} to {high:g}; {sigma:g} is outside"]
         return []

@@ -157,10 +157,10 @@ class UnrolledSolver(nn.Module):
         if sigma is None:
             raise UsageError("this model restores at a given noise level: pass sigma (restore --sigma, or estimate it)")
         sigma = self.noise_levels(sigma, batch, like)
-        if (sigma < 0).any() or (sigma.clamp_min(self.config.sigma_floor) <= 0).any():
+        folds_at = sigma.clamp_min(self.config.sigma_floor)
+        if (sigma < 0).any() or (folds_at <= 0).any():
             raise UsageError(f"the noise level must be positive, got {sigma.min().item():g}")
-        sigma = sigma.clamp_min(self.config.sigma_floor)
-        return torch.log(sigma / self.config.reference_sigma)
+        return torch.log(folds_at / self.config.reference_sigma)
 
     @staticmethod
     def noise_levels(sigma, batch: int, like: Tensor) -> Tensor:
