@@ -9,8 +9,9 @@ from flowrestore.operators import TaskSpec
 from flowrestore.solving import counts_storage, noise_conditioned, sigma_floor
 
 NOISE_AWARE = "glow-denoise-aware"  # the registry's noise-conditioned denoiser
-# Beyond this distance from a fixed denoiser's level, the noise-aware model restores better (test sweep:
-# +0.11 dB at 0.15 and +0.16 at 0.30 from a 0.20 model, up to +2.3 dB at 0.05).
+# Beyond this distance from a fixed denoiser's level, the noise-aware model restores better (test sweep,
+# docs/results/denoise-sweep.md: against the default of 2026-11-27, +0.47 dB at 0.15 and +0.45 at 0.30,
+# up to +6.6 dB at 0.05).
 FAR_FROM_TRAINED = 0.04
 
 if TYPE_CHECKING:
