@@ -118,7 +118,7 @@ def collect(args: argparse.Namespace) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--queue", choices=sorted({r.queue for r in RUNS}))
-    ap.add_argument("--only", nargs="+", help="run these names instead of a queue")
+    ap.add_argument("--only", nargs="+", help="run these names, in this order, instead of a queue")
     ap.add_argument("--collect", action="store_true")
     ap.add_argument("--data", type=Path, default=Path(".data"))
     ap.add_argument("--root", type=Path, default=Path("runs/baselines"))
@@ -134,7 +134,12 @@ def main() -> None:
         return
     torch.set_num_threads(args.threads)
     args.root.mkdir(parents=True, exist_ok=True)
-    chosen = [r for r in RUNS if (r.name in args.only if args.only else r.queue == args.queue)]
+    by_name = {r.name: r for r in RUNS}
+    unknown = [name for name in args.only or [] if name not in by_name]
+    if unknown:
+        ap.error(f"unknown run(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
+    # --only runs in the order given (a run started from another waits for it to finish).
+    chosen = [by_name[name] for name in args.only] if args.only else [r for r in RUNS if r.queue == args.queue]
     if not chosen:
         ap.error("pass --queue, --only NAME... or --collect")
     for run in chosen:
