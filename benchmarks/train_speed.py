@@ -7,7 +7,8 @@
 Randomly initialised models on random images; each cell runs warm-up steps, then as many
 timed steps as fit in --seconds (at least --min-steps). Prints a Markdown table. The fine-tune
 step is timed with and without memory saving at the first --finetune-batch, and without it at
-the others; --cuda-graph adds the whole step (forward, backward, Adam) captured as one CUDA graph.
+the others; --cuda-graph adds the whole step (forward, backward, clipping, Adam) recorded as one CUDA
+graph and replayed, as `flowrestore finetune --cuda-graph` trains (flowrestore.training.graphed).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from flowrestore.devices import exact_float32
 from flowrestore.flow import Glow, bits_per_dim, preset
 from flowrestore.operators import Denoise
 from flowrestore.solver import SolverConfig, UnrolledSolver
+from flowrestore.training.graphed import GraphedStep
 
 
 def _sync(device: torch.device) -> None:
@@ -61,37 +63,33 @@ def pretrain_step(name: str, batch: int, device: torch.device, bf16: bool):
 
 def finetune_step(name: str, batch: int, device: torch.device, bf16: bool, memory_saving: bool,
                   graph: bool = False):
+    """One fine-tune step as training takes it (gradients clipped at 10); with `graph`, through
+    flowrestore.training.graphed, recorded once and replayed, as `finetune --cuda-graph` trains."""
     prior = Glow(preset(name)).to(device)
     x = torch.rand(batch, 3, 64, 64, device=device)
     prior(x)
     solver = UnrolledSolver.from_prior(prior, SolverConfig(folds=4), memory_saving=memory_saving).to(device)
     op = Denoise()
     y = x + 0.2 * torch.randn_like(x)
-    opt = torch.optim.Adam(solver.parameters(), lr=1e-5, capturable=graph)
+    opt = torch.optim.Adam(solver.parameters(), lr=1e-5)
 
-    def step():
+    def loss_fn(x, y):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             out = solver(y, op)
-        loss = ((out.float() - x) ** 2).mean()
-        opt.zero_grad(set_to_none=not graph)
+        return ((out.float() - x) ** 2).mean()
+
+    if graph:
+        graphed = GraphedStep(loss_fn, opt, max_grad_norm=10.0)
+        return lambda: graphed(x=x, y=y)
+
+    def step():
+        loss = loss_fn(x, y)
+        opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(solver.parameters(), 10.0)
         opt.step()
 
-    return _captured(step) if graph else step
-
-
-def _captured(step):
-    """`step` recorded once as a CUDA graph (after warm-up on a side stream); replays run it."""
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            step()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        step()
-    return graph.replay
+    return step
 
 
 def main() -> None:

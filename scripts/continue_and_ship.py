@@ -43,6 +43,8 @@ def main() -> None:
     ap.add_argument("--val-limit", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--dry-run", action="store_true", help="train and score as usual, but ship nothing")
+    ap.add_argument("--eager", action="store_true",
+                    help="on CUDA, train the task models without recording their step as a CUDA graph")
     ap.add_argument("--lr-scale", nargs="+", default=[], metavar="NAME=SCALE",
                     help="set a model's learning-rate scale in (0, 1] before training")
     args = ap.parse_args()
@@ -58,13 +60,11 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = str(pick_device(args.device))
     if device == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
     shares = dict(zip(args.models, args.shares)) if args.shares else {}
     config = ShipConfig(root=ROOT, data=args.data, state_root=args.state, budget=args.minutes * 60, device=device,
                         models=tuple(args.models), shares=shares, rounds=args.rounds, val_limit=args.val_limit,
-                        dry_run=args.dry_run)
+                        dry_run=args.dry_run, cuda_graph=not args.eager)
     args.state.mkdir(parents=True, exist_ok=True)
     for item in args.lr_scale:
         name, _, value = item.partition("=")

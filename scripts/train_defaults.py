@@ -83,8 +83,6 @@ def main() -> None:
     dev = pick_device(args.device)
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
     # The benchmark's images and noise seeds (one per file name), so test PSNRs match its table.
     test = load_images(str(args.data / "test"), args.test_limit, args.image_size)
     train_prior(args, test.images, dev, args.budget * args.prior_share, record)

@@ -49,6 +49,10 @@ def finetune(
     memory_saving: Annotated[
         bool, typer.Option(help="Recompute flow activations from their inverses during backprop.")
     ] = True,
+    cuda_graph: Annotated[
+        bool, typer.Option("--cuda-graph", help="Record the training step once as a CUDA graph and replay it "
+                           "(one CUDA device, where the step is launch-bound; docs/training.md).")
+    ] = False,
     image_size: Annotated[
         int, typer.Option(min=1, help="Training images are centre-cropped and resized to this (a multiple of 2**levels).")
     ] = 64,
@@ -121,7 +125,7 @@ def finetune(
         lr_scalars=lr_scalars, memory_saving=memory_saving, image_size=image_size, device=device, bf16=bf16,
         box_jitter=box_jitter, level_shrinkage=level_shrinkage, blur_range=blur_range, blur_noise=blur_noise,
         sigma_range=sigma_range, eight_bit_fraction=eight_bit_fraction, initial_guess=initial_guess,
-        ridge_balance=ridge_balance,
+        ridge_balance=ridge_balance, cuda_graph=cuda_graph,
         loop=lo.loop_config(batch_size, epochs, max_steps, time_limit, eval_every, patience, seed),
     )
     console = Console()

@@ -36,6 +36,7 @@ class Recipe:
     bf16: bool = False
     seed: int = 1
     warmup_steps: int = 0  # linear learning-rate warm-up over a run's first steps
+    cuda_graph: bool = False  # task models: the step recorded as a CUDA graph (flowrestore.training.graphed)
 
 
 # CPU: the recipe of the shipped models' CPU continuation (docs/training.md); one thread each.
@@ -47,7 +48,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("cpu", "solver"): Recipe(batch_size=8, lr=1e-4, lr_scalars=1e-2, eval_every=40, val_limit=48, warmup_steps=100),
     ("cpu", "glow"): Recipe(batch_size=16, lr=1e-4, lr_scalars=0.0, eval_every=50, val_limit=96, warmup_steps=100),
     ("cuda", "solver"): Recipe(batch_size=256, lr=1e-4, lr_scalars=1e-2, eval_every=50, val_limit=256,
-                               warmup_steps=50),
+                               warmup_steps=50, cuda_graph=True),
     ("cuda", "glow"): Recipe(batch_size=256, lr=2.5e-4, lr_scalars=0.0, eval_every=200, val_limit=490,
                              warmup_steps=100),
 }
@@ -118,17 +119,18 @@ def common_settings(recipe: Recipe, data: Path, run_dir: Path, seconds: float, d
 
 
 def continue_model(entry: Entry, shipped: Path, prior: Path, data: Path, state_root: Path, seconds: float,
-                   device: str, callback=None) -> Slice:
+                   device: str, callback=None, cuda_graph: bool = True) -> Slice:
     """Train the model of registry `entry` (file `shipped`) for `seconds` more; `data` holds train/ and val/.
 
     Task models train at the paper's Table I setting of their task; priors by likelihood. The flow
     weights' learning rate is the recipe's times the model's scale in the state folder's schedule.
+    `cuda_graph=False` trains a task model eagerly where its recipe would record the step as a CUDA graph.
     """
     run_dir = Path(state_root) / entry.name
     scale = lr_scale(state_root, entry.name)
     resume = _prepare(run_dir, sha256_of(shipped), scale)
     recipe = RECIPES[(device.split(":")[0], entry.kind)]
-    recipe = replace(recipe, lr=recipe.lr * scale)
+    recipe = replace(recipe, lr=recipe.lr * scale, cuda_graph=recipe.cuda_graph and cuda_graph)
     common = common_settings(recipe, data, run_dir, seconds, device)
     start = None if resume else shipped  # a resumed run takes every weight from its state
     if entry.kind == "glow":
@@ -165,4 +167,4 @@ def continuation_config(entry: Entry, shipped: Path, prior: Path, recipe: Recipe
                           initial_guess=config.get("initial_guess", "prior"),
                           ridge_balance=config.get("ridge_balance", 1e-3),
                           lr=recipe.lr, lr_scalars=recipe.lr_scalars, warmup_steps=recipe.warmup_steps,
-                          memory_saving=False, **options)
+                          memory_saving=False, cuda_graph=recipe.cuda_graph and "blur_range" not in options, **options)

@@ -52,6 +52,7 @@ class ShipConfig:
     val_limit: int | None = None  # None: the whole validation folder
     margin: float = 0.0  # a candidate must beat the shipped file by more than this (dB or bits/dim)
     dry_run: bool = False  # score and decide, but ship nothing
+    cuda_graph: bool = True  # on CUDA, task models train with the step recorded as a graph (False: eagerly)
     report_sets: tuple[str, str] = ("celeba", "anime")  # test sets scored for the record (never for decisions)
 
     def seconds_for(self, name: str) -> float:
@@ -292,7 +293,8 @@ def run(config: ShipConfig, emit: Event = lambda e: None) -> list[dict]:
             seconds = config.seconds_for(name)
             emit({"event": "training", "name": name, "round": round_ + 1, "seconds": seconds})
             started = time.monotonic()
-            slice_ = continue_model(entry, shipped, prior, config.data, config.state_root, seconds, config.device)
+            slice_ = continue_model(entry, shipped, prior, config.data, config.state_root, seconds, config.device,
+                                    cuda_graph=config.cuda_graph)
             _note_slice(slice_, shipped)
             decision = consider(entry, slice_, config, cache, emit)
             decision["lr"] = slice_.lr

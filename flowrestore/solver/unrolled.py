@@ -158,7 +158,9 @@ class UnrolledSolver(nn.Module):
             raise UsageError("this model restores at a given noise level: pass sigma (restore --sigma, or estimate it)")
         sigma = self.noise_levels(sigma, batch, like)
         folds_at = sigma.clamp_min(self.config.sigma_floor)
-        if (sigma < 0).any() or (folds_at <= 0).any():
+        # the check reads the values on the host, which a CUDA graph's recording cannot (training's levels are drawn)
+        recording = sigma.is_cuda and torch.cuda.is_current_stream_capturing()
+        if not recording and ((sigma < 0).any() or (folds_at <= 0).any()):
             raise UsageError(f"the noise level must be positive, got {sigma.min().item():g}")
         return torch.log(folds_at / self.config.reference_sigma)
 
