@@ -161,10 +161,12 @@ def continuation_config(entry: Entry, shipped: Path, prior: Path, recipe: Recipe
     if jitter:  # an inpainter trained on shifted boxes keeps training on them, or it forgets them
         options["box_jitter"] = jitter
     config = meta["config"]
+    # Graphs: not for a new blur every batch, nor a ridge start, which takes its blur factors through the CPU
+    graph = recipe.cuda_graph and "blur_range" not in options and config.get("initial_guess", "prior") != "ridge"
     return FinetuneConfig(**common, task=TaskSpec.default(entry.task_name), prior=prior, init_from=start,
                           folds=config["folds"], shrink_last=config["shrink_last"],
                           level_shrinkage=config.get("level_shrinkage", False),
                           initial_guess=config.get("initial_guess", "prior"),
                           ridge_balance=config.get("ridge_balance", 1e-3),
                           lr=recipe.lr, lr_scalars=recipe.lr_scalars, warmup_steps=recipe.warmup_steps,
-                          memory_saving=False, cuda_graph=recipe.cuda_graph and "blur_range" not in options, **options)
+                          memory_saving=False, cuda_graph=graph, **options)
