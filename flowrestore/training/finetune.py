@@ -311,7 +311,7 @@ class FinetuneObjective(ImageObjective):
         """The training loss of one batch; a box-jittered inpainting batch may come as its masks."""
         if operator is None:
             operator = self.operator if mask is None else Inpaint(mask)
-        with autocast(self.ctx.device, self.config.bf16):
+        with autocast(self.ctx.device, self.config.bf16, cache=self.graphed is None):
             x_hat = self.net(y, operator, sigma=sigma)
         return torch.mean((x_hat.float() - x) ** 2)
 

@@ -55,10 +55,11 @@ def linear_warmup(optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.l
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warm))
 
 
-def autocast(device: torch.device, bf16: bool):
-    """bf16 autocast on CUDA when asked for; a no-op elsewhere."""
+def autocast(device: torch.device, bf16: bool, cache: bool = True):
+    """bf16 autocast on CUDA when asked for; a no-op elsewhere. `cache=False` for a step recorded as a
+    CUDA graph: a cast cached at recording would be replayed stale (PyTorch's CUDA-graph notes)."""
     if bf16 and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=cache)
     return contextlib.nullcontext()
 
 
