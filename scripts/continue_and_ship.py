@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--dry-run", action="store_true", help="train and score as usual, but ship nothing")
     ap.add_argument("--eager", action="store_true",
-                    help="on CUDA, train the task models without recording their step as a CUDA graph")
+                    help="on CUDA, train without recording the step as a CUDA graph")
     ap.add_argument("--lr-scale", nargs="+", default=[], metavar="NAME=SCALE",
                     help="set a model's learning-rate scale in (0, 1] before training")
     args = ap.parse_args()

@@ -158,7 +158,7 @@ def test_the_fine_tune_objective_replays_after_its_warm_up_with_each_batch_s_box
     eager = _objective(tmp_path, "eager")
     eager_losses = [eager.train_step(s) for s in range(6)]
     graphed = _objective(tmp_path, "graphed")
-    graphed.graphed = GraphedStep(graphed._loss, graphed.optimizer, graphed.config.max_grad_norm, capture=fake_capture)
+    graphed.graphed = GraphedStep(graphed.loss, graphed.optimizer, graphed.config.max_grad_norm, capture=fake_capture)
     losses = [graphed.train_step(s) for s in range(6)]
     assert graphed.graphed.recordings == 1  # steps 0-1 eager while the warm-up raises the rate, then one recording
     assert losses == pytest.approx(eager_losses, rel=1e-5)
@@ -177,7 +177,7 @@ def test_a_step_that_cannot_be_recorded_trains_on_eagerly_with_a_warning(tmp_pat
         body()
         raise RuntimeError("operation not permitted when stream is capturing\nmore")
 
-    objective.graphed = GraphedStep(objective._loss, objective.optimizer, objective.config.max_grad_norm,
+    objective.graphed = GraphedStep(objective.loss, objective.optimizer, objective.config.max_grad_norm,
                                     capture=failing)
     losses = [objective.train_step(s) for s in range(2)]
     with pytest.warns(RuntimeWarning, match=r"CUDA graph failed \(operation not permitted when stream is capturing\)"):
@@ -185,3 +185,47 @@ def test_a_step_that_cannot_be_recorded_trains_on_eagerly_with_a_warning(tmp_pat
     losses.append(objective.train_step(3))
     assert objective.graphed is None
     assert losses == pytest.approx(eager_losses, rel=1e-5)
+
+
+def test_pretraining_replays_its_step_exactly_as_it_trains_eagerly(tmp_path):
+    from helpers import TINY_GLOW, write_images
+
+    from flowrestore.training import PretrainConfig
+    from flowrestore.training.distributed import Context
+    from flowrestore.training.pretrain import PretrainObjective
+
+    train = write_images(tmp_path / "train", 16)
+
+    def objective(name: str) -> PretrainObjective:
+        config = PretrainConfig(train_dir=train, image_size=16, glow=TINY_GLOW, out_dir=tmp_path / name,
+                                device="cpu", warmup_steps=2, loop=LoopConfig(batch_size=4, max_steps=5))
+        torch.manual_seed(0)
+        made = PretrainObjective(config, Context(device=torch.device("cpu"), rank=0, world_size=1))
+        made.initialize()
+        return made
+
+    eager = objective("eager")
+    eager_losses = [eager.train_step(s) for s in range(5)]
+    graphed = objective("graphed")
+    graphed.graphed = GraphedStep(graphed.loss, graphed.optimizer, graphed.config.max_grad_norm, capture=fake_capture)
+    losses = [graphed.train_step(s) for s in range(5)]
+    assert graphed.graphed.recordings == 1
+    assert losses == pytest.approx(eager_losses, rel=1e-5)
+    for mine, theirs in zip(graphed.model.parameters(), eager.model.parameters()):
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("command", [["pretrain"], ["finetune", "--task", "inpaint", "--prox", "unet"]])
+def test_the_cli_refuses_cuda_graph_on_the_cpu_in_one_line(tmp_path, command):
+    from helpers import write_images
+    from typer.testing import CliRunner
+
+    from flowrestore.cli import app
+
+    images = write_images(tmp_path / "images", 4)
+    result = CliRunner().invoke(app, [*command, "--data", str(images), "--max-steps", "1", "--cuda-graph",
+                                      "--device", "cpu", "-o", str(tmp_path / "run")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines() == [
+        "error: --cuda-graph records the training step on one CUDA device; this run is on cpu"]
+    assert not (tmp_path / "run").exists()

@@ -49,10 +49,6 @@ def finetune(
     memory_saving: Annotated[
         bool, typer.Option(help="Recompute flow activations from their inverses during backprop.")
     ] = True,
-    cuda_graph: Annotated[
-        bool, typer.Option("--cuda-graph", help="Record the training step once as a CUDA graph and replay it "
-                           "(one CUDA device, where the step is launch-bound; docs/training.md).")
-    ] = False,
     image_size: Annotated[
         int, typer.Option(min=1, help="Training images are centre-cropped and resized to this (a multiple of 2**levels).")
     ] = 64,
@@ -97,6 +93,7 @@ def finetune(
     seed: lo.Seed = 0,
     device: lo.Device = "auto",
     bf16: lo.Bf16 = False,
+    cuda_graph: lo.CudaGraph = False,
     resume: lo.Resume = False,
     force: lo.Force = False,
 ) -> None:

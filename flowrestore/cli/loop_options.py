@@ -36,6 +36,10 @@ Patience = Annotated[int, typer.Option(min=1, help="Evaluations without improvem
 Seed = Annotated[int, typer.Option(help="Seed for initialisation, data order, flips and noise.")]
 Device = DeviceOption  # the same --device as restore and benchmark
 Bf16 = Annotated[bool, typer.Option("--bf16", help="bf16 autocast on CUDA.")]
+CudaGraph = Annotated[
+    bool, typer.Option("--cuda-graph", help="Record the training step once as a CUDA graph and replay it (one CUDA "
+                       "device, where small steps are launch-bound; docs/training.md).")
+]
 Resume = Annotated[
     bool,
     typer.Option("--resume", help="Continue the run in --output from its last saved state (same settings, checked)."),

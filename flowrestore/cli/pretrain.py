@@ -34,6 +34,7 @@ def pretrain(
     seed: lo.Seed = 0,
     device: lo.Device = "auto",
     bf16: lo.Bf16 = False,
+    cuda_graph: lo.CudaGraph = False,
     resume: lo.Resume = False,
     force: lo.Force = False,
 ) -> None:
@@ -48,7 +49,7 @@ def pretrain(
         raise UsageError(f"--n-bits must lie in 1..8, got {n_bits}")
     config = PretrainConfig(
         train_dir=data, val_dir=val, out_dir=out, preset=preset, image_size=image_size, n_bits=n_bits, lr=lr,
-        warmup_steps=warmup, device=device, bf16=bf16,
+        warmup_steps=warmup, device=device, bf16=bf16, cuda_graph=cuda_graph,
         loop=lo.loop_config(batch_size, epochs, max_steps, time_limit, eval_every, patience, seed),
     )
     config.glow_config()  # validates the preset before any data is read

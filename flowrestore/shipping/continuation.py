@@ -36,7 +36,7 @@ class Recipe:
     bf16: bool = False
     seed: int = 1
     warmup_steps: int = 0  # linear learning-rate warm-up over a run's first steps
-    cuda_graph: bool = False  # task models: the step recorded as a CUDA graph (flowrestore.training.graphed)
+    cuda_graph: bool = False  # the training step recorded as a CUDA graph (flowrestore.training.graphed)
 
 
 # CPU: the recipe of the shipped models' CPU continuation (docs/training.md); one thread each.
@@ -50,7 +50,7 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("cuda", "solver"): Recipe(batch_size=256, lr=1e-4, lr_scalars=1e-2, eval_every=50, val_limit=256,
                                warmup_steps=50, cuda_graph=True),
     ("cuda", "glow"): Recipe(batch_size=256, lr=2.5e-4, lr_scalars=0.0, eval_every=200, val_limit=490,
-                             warmup_steps=100),
+                             warmup_steps=100, cuda_graph=True),
 }
 
 
@@ -124,7 +124,7 @@ def continue_model(entry: Entry, shipped: Path, prior: Path, data: Path, state_r
 
     Task models train at the paper's Table I setting of their task; priors by likelihood. The flow
     weights' learning rate is the recipe's times the model's scale in the state folder's schedule.
-    `cuda_graph=False` trains a task model eagerly where its recipe would record the step as a CUDA graph.
+    `cuda_graph=False` trains eagerly where the recipe would record the step as a CUDA graph.
     """
     run_dir = Path(state_root) / entry.name
     scale = lr_scale(state_root, entry.name)
@@ -135,7 +135,8 @@ def continue_model(entry: Entry, shipped: Path, prior: Path, data: Path, state_r
     start = None if resume else shipped  # a resumed run takes every weight from its state
     if entry.kind == "glow":
         result: LoopResult = pretrain(
-            PretrainConfig(**common, init_from=start, lr=recipe.lr, warmup_steps=recipe.warmup_steps), resume=resume,
+            PretrainConfig(**common, init_from=start, lr=recipe.lr, warmup_steps=recipe.warmup_steps,
+                           cuda_graph=recipe.cuda_graph), resume=resume,
             callback=callback
         )
     else:

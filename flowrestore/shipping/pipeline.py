@@ -52,7 +52,7 @@ class ShipConfig:
     val_limit: int | None = None  # None: the whole validation folder
     margin: float = 0.0  # a candidate must beat the shipped file by more than this (dB or bits/dim)
     dry_run: bool = False  # score and decide, but ship nothing
-    cuda_graph: bool = True  # on CUDA, task models train with the step recorded as a graph (False: eagerly)
+    cuda_graph: bool = True  # on CUDA, train with the step recorded as a graph (False: eagerly)
     report_sets: tuple[str, str] = ("celeba", "anime")  # test sets scored for the record (never for decisions)
 
     def seconds_for(self, name: str) -> float:

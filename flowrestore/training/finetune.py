@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,10 +19,8 @@ from flowrestore.solver.unrolled import SolverConfig, UnrolledSolver
 from flowrestore.tasks import TaskSpec
 from flowrestore.training import data
 from flowrestore.training.distributed import Context
-from flowrestore.training.graphed import GraphedStep
 from flowrestore.training.loop import Callback, LoopResult
-from flowrestore.training.objective import (ImageObjective, StageConfig, autocast, check_image_size,
-                                             linear_warmup, train)
+from flowrestore.training.objective import ImageObjective, StageConfig, check_image_size, linear_warmup, train
 
 # Where the data step starts: mu = 1 makes x_tilde = y for denoising, which would cut
 # every fold but the last off from the output; 0.5 averages estimate and measurement.
@@ -61,11 +58,11 @@ class FinetuneConfig(StageConfig):
     box_jitter: int = 0  # inpainting: half the training boxes shifted by up to this many pixels each way
     level_shrinkage: bool = False  # one lambda per fold and latent level (an extension; docs/method.md)
     memory_saving: bool = True
-    cuda_graph: bool = False  # the training step recorded once as a CUDA graph, then replayed (training.graphed)
     resnet: ResNetConfig = field(default_factory=ResNetConfig)
     unet: UNetConfig = field(default_factory=UNetConfig)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if not 0 <= self.eight_bit_fraction <= 1:
             raise UsageError(f"eight_bit_fraction must lie in [0, 1], got {self.eight_bit_fraction}")
         if self.trainable not in TRAINABLE:
@@ -97,8 +94,6 @@ class FinetuneConfig(StageConfig):
                 raise UsageError("noise conditioning is built for the GLOW prox")
             if self.blur_noise:
                 raise UsageError("sigma_range tells a deblurrer its noise; blur_noise adds noise it is not told")
-        if self.cuda_graph and self.device == "cpu":
-            raise UsageError("--cuda-graph records the training step on one CUDA device; this run is on cpu")
         if self.cuda_graph and self.blur_range is not None:
             raise UsageError("--cuda-graph replays one operator; blur_range draws a new blur for every batch")
 
@@ -239,13 +234,7 @@ class FinetuneObjective(ImageObjective):
             self.val_sigma = with_storage(self.val_sigma, stored)
         self.val_blur = blurs
         self.val_pairs = (x_val, y_val)
-        self.graphed: GraphedStep | None = None
-        if config.cuda_graph:
-            if ctx.device.type != "cuda" or ctx.distributed:
-                processes = f" with {ctx.world_size} processes" if ctx.distributed else ""
-                raise UsageError(f"--cuda-graph records the training step on one CUDA device; this run is on "
-                                 f"{ctx.device}{processes}")
-            self.graphed = GraphedStep(self._loss, self.optimizer, config.max_grad_norm)
+        self.record_steps()
 
     def _blur(self, blur_sigma: float):
         task = self.config.task
@@ -306,47 +295,24 @@ class FinetuneObjective(ImageObjective):
             sigma = with_storage(sigma, chosen)
         return x, y, sigma.flatten(), operator
 
-    def _loss(self, x: torch.Tensor, y: torch.Tensor, sigma: torch.Tensor, mask: torch.Tensor | None = None,
-              operator=None) -> torch.Tensor:
-        """The training loss of one batch; a box-jittered inpainting batch may come as its masks."""
+    def loss(self, x: torch.Tensor, y: torch.Tensor, sigma: torch.Tensor, mask: torch.Tensor | None = None,
+             operator=None) -> torch.Tensor:
+        """The training loss of one batch; a box-jittered inpainting batch comes as its masks."""
         if operator is None:
             operator = self.operator if mask is None else Inpaint(mask)
-        with autocast(self.ctx.device, self.config.bf16, cache=self.graphed is None):
+        with self.autocast():
             x_hat = self.net(y, operator, sigma=sigma)
         return torch.mean((x_hat.float() - x) ** 2)
 
     def train_step(self, step: int) -> float:
         x, y, sigma, operator = self._triple(step)
         self.model.train()
-        # The recorded step bakes the learning rates in: while a warm-up still changes them, step eagerly.
-        if self.graphed is not None and self.scheduler.last_epoch >= self.config.warmup_steps - 1:
-            inputs = {"x": x, "y": y, "sigma": sigma}
-            if operator is not self.operator:  # a jittered inpainting batch
-                inputs["mask"] = operator.mask
-            try:
-                loss = self.graphed(**inputs)
-            except RuntimeError as error:  # e.g. an operation that cannot be recorded: go on without
-                reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                warnings.warn(f"recording the training step as a CUDA graph failed ({reason}); training goes on "
-                              "without it", RuntimeWarning, stacklevel=2)
-                self.graphed = None
-            else:
-                self.scheduler.step()
-                return float(loss)
-        loss = self._loss(x, y, sigma, operator=operator)
-        self.optimize(loss, self.config.max_grad_norm)
-        return float(loss.detach())
-
-    def state_dict(self) -> dict:
-        state = super().state_dict()
-        for group in state["optimizer"]["param_groups"]:  # a state recorded on a GPU resumes on a CPU too
-            group["capturable"] = False
-        return state
-
-    def load_state_dict(self, state: dict) -> None:
-        super().load_state_dict(state)
-        if self.graphed is not None:
-            self.graphed.reset()  # new optimiser state: record the step again
+        inputs = {"x": x, "y": y, "sigma": sigma}
+        if isinstance(operator, Inpaint) and operator is not self.operator:
+            inputs["mask"] = operator.mask  # a jittered inpainting batch comes as its masks, which a recording takes
+        elif operator is not self.operator:
+            inputs["operator"] = operator  # a blur-aware batch's own blur (never recorded: refused in the config)
+        return self.step(**inputs)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:

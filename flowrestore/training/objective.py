@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from flowrestore.errors import UsageError
 from flowrestore.serialization import save_model
 from flowrestore.training import data, rundir
 from flowrestore.training.distributed import Context, setup, teardown
+from flowrestore.training.graphed import GraphedStep
 from flowrestore.training.loop import Callback, LoopConfig, LoopResult, run
 
 
@@ -33,6 +35,11 @@ class StageConfig:
     bf16: bool = False
     val_limit: int | None = None  # validate on the first N validation images
     export_dtype: str = "float32"
+    cuda_graph: bool = False  # the training step recorded once as a CUDA graph, then replayed (training.graphed)
+
+    def __post_init__(self) -> None:
+        if self.cuda_graph and self.device == "cpu":
+            raise UsageError("--cuda-graph records the training step on one CUDA device; this run is on cpu")
 
     def to_dict(self) -> dict:
         """Plain values (paths as strings), stored in every checkpoint's metadata."""
@@ -119,10 +126,53 @@ class ImageObjective:
         self.optimizer.step()
         self.scheduler.step()
 
+    def loss(self, **inputs: torch.Tensor) -> torch.Tensor:
+        """The training loss of one batch, from tensors only (what a recorded step can replay)."""
+        raise NotImplementedError
+
+    def record_steps(self) -> None:
+        """Train through a step recorded as a CUDA graph (config.cuda_graph); call once the optimiser exists."""
+        self.graphed = None
+        if not self.config.cuda_graph:
+            return
+        if self.ctx.device.type != "cuda" or self.ctx.distributed:
+            processes = f" with {self.ctx.world_size} processes" if self.ctx.distributed else ""
+            raise UsageError(f"--cuda-graph records the training step on one CUDA device; this run is on "
+                             f"{self.ctx.device}{processes}")
+        self.graphed = GraphedStep(self.loss, self.optimizer, self.config.max_grad_norm)
+
+    def step(self, **inputs: torch.Tensor) -> float:
+        """One optimiser step on `inputs`: replayed once a warm-up no longer changes the learning rates
+        (a recording bakes them in), else eager; a step that cannot be recorded goes on eagerly."""
+        graphed = getattr(self, "graphed", None)
+        if graphed is not None and self.scheduler.last_epoch >= self.config.warmup_steps - 1:
+            try:
+                loss = graphed(**inputs)
+            except RuntimeError as error:  # e.g. an operation that cannot be recorded
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                warnings.warn(f"recording the training step as a CUDA graph failed ({reason}); training goes on "
+                              "without it", RuntimeWarning, stacklevel=3)
+                self.graphed = None
+            else:
+                self.scheduler.step()
+                return float(loss)
+        loss = self.loss(**inputs)
+        self.optimize(loss, self.config.max_grad_norm)
+        return float(loss.detach())
+
+    def autocast(self):
+        """bf16 autocast when configured; without its cast cache in a recorded step, where a cast cached at
+        recording would be replayed stale (PyTorch's CUDA-graph notes)."""
+        return autocast(self.ctx.device, self.config.bf16, cache=getattr(self, "graphed", None) is None)
+
     def state_dict(self) -> dict:
+        optimizer = self.optimizer.state_dict()
+        for group in optimizer["param_groups"]:  # a state saved by a recorded run resumes on a CPU too
+            if "capturable" in group:
+                group["capturable"] = False
         return {
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": optimizer,
             "scheduler": self.scheduler.state_dict(),
         }
 
@@ -130,6 +180,8 @@ class ImageObjective:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if getattr(self, "graphed", None) is not None:
+            self.graphed.reset()  # new weights and optimiser state: record the step again
 
     def extra_metadata(self) -> dict:
         return {}

@@ -11,8 +11,7 @@ from flowrestore.flow.glow import Glow, GlowConfig, bits_per_dim, preset
 from flowrestore.flow.layers import standard_normal_log_prob
 from flowrestore.training.distributed import Context
 from flowrestore.training.loop import Callback, LoopResult
-from flowrestore.training.objective import (ImageObjective, StageConfig, autocast, check_image_size,
-                                             linear_warmup, train)
+from flowrestore.training.objective import ImageObjective, StageConfig, check_image_size, linear_warmup, train
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,6 +56,7 @@ class PretrainObjective(ImageObjective):
         self.net = self.model
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.scheduler = linear_warmup(self.optimizer, config.warmup_steps)
+        self.record_steps()
 
     def _images(self, step: int) -> torch.Tensor:
         g = self.generator(step)
@@ -73,15 +73,16 @@ class PretrainObjective(ImageObjective):
         with torch.no_grad():
             self.model(self._images(0))
 
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        with self.autocast():
+            z, ladj = self.net(x)
+        log_p = sum(standard_normal_log_prob(zi.float()) for zi in z) + ladj.float()
+        return bits_per_dim(log_p, self.dims, self.config.n_bits).mean()
+
     def train_step(self, step: int) -> float:
         x = self._images(step)
         self.model.train()
-        with autocast(self.ctx.device, self.config.bf16):
-            z, ladj = self.net(x)
-        log_p = sum(standard_normal_log_prob(zi.float()) for zi in z) + ladj.float()
-        loss = bits_per_dim(log_p, self.dims, self.config.n_bits).mean()
-        self.optimize(loss, self.config.max_grad_norm)
-        return float(loss.detach())
+        return self.step(x=x)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
