@@ -3,12 +3,13 @@
     python benchmarks/train_speed.py --device cpu --presets compact --seconds 20
     python benchmarks/train_speed.py --device cuda --presets compact paper --precision fp32 bf16
     python benchmarks/train_speed.py --device cuda --finetune-batch 32 256 512 --cuda-graph
+    python benchmarks/train_speed.py --device cuda --presets paper --stages pretrain --pretrain-batch 64 --cuda-graph
 
 Randomly initialised models on random images; each cell runs warm-up steps, then as many
 timed steps as fit in --seconds (at least --min-steps). Prints a Markdown table. The fine-tune
 step is timed with and without memory saving at the first --finetune-batch, and without it at
-the others; --cuda-graph adds the whole step (forward, backward, clipping, Adam) recorded as one CUDA
-graph and replayed, as `flowrestore finetune --cuda-graph` trains (flowrestore.training.graphed).
+the others; --cuda-graph adds each whole step (forward, backward, clipping, Adam) recorded as one CUDA
+graph and replayed, as `flowrestore pretrain|finetune --cuda-graph` train (flowrestore.training.graphed).
 """
 
 from __future__ import annotations
@@ -44,18 +45,29 @@ def _time_steps(step, device, seconds: float, min_steps: int, warmup: int) -> tu
     return time.perf_counter() - start, n
 
 
-def pretrain_step(name: str, batch: int, device: torch.device, bf16: bool):
+def pretrain_step(name: str, batch: int, device: torch.device, bf16: bool, graph: bool = False):
+    """One pretrain step as training takes it (gradients clipped at 50); with `graph`, recorded once and
+    replayed, as `pretrain --cuda-graph` trains."""
     model = Glow(preset(name)).to(device)
     x = torch.rand(batch, 3, 64, 64, device=device)
     model(x)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
 
-    def step():
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+    def loss_fn(x):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=not graph):
             z, ladj = model(x)
-        loss = bits_per_dim(sum((-0.5 * zi.float() ** 2).flatten(1).sum(1) for zi in z) + ladj.float(), x[0].numel())
+        return bits_per_dim(sum((-0.5 * zi.float() ** 2).flatten(1).sum(1) for zi in z) + ladj.float(),
+                            x[0].numel()).mean()
+
+    if graph:
+        graphed = GraphedStep(loss_fn, opt, max_grad_norm=50.0)
+        return lambda: graphed(x=x)
+
+    def step():
+        loss = loss_fn(x)
         opt.zero_grad(set_to_none=True)
-        loss.mean().backward()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 50.0)
         opt.step()
 
     return step
@@ -99,7 +111,8 @@ def main() -> None:
     ap.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16"])
     ap.add_argument("--pretrain-batch", type=int, default=None, help="default: 256 on CUDA, 16 on CPU")
     ap.add_argument("--finetune-batch", type=int, nargs="+", default=None, help="default: 64 on CUDA, 8 on CPU")
-    ap.add_argument("--cuda-graph", action="store_true", help="also time the step captured as a CUDA graph")
+    ap.add_argument("--cuda-graph", action="store_true", help="also time the steps recorded as CUDA graphs")
+    ap.add_argument("--stages", nargs="+", default=["pretrain", "finetune"], choices=["pretrain", "finetune"])
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--min-steps", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=2)
@@ -118,13 +131,19 @@ def main() -> None:
     for name in args.presets:
         for precision in args.precision:
             bf16 = precision == "bf16"
-            cells = [("pretrain", pb, None, lambda: pretrain_step(name, pb, device, bf16))]
-            cells.append(("finetune (4 folds)", batches[0], True,
-                          lambda: finetune_step(name, batches[0], device, bf16, True)))
-            for fb in batches:
-                cells.append(("finetune (4 folds)", fb, False,
-                              lambda fb=fb: finetune_step(name, fb, device, bf16, False)))
-            if args.cuda_graph and cuda:
+            cells = []
+            if "pretrain" in args.stages:
+                cells.append(("pretrain", pb, None, lambda: pretrain_step(name, pb, device, bf16)))
+                if args.cuda_graph and cuda:
+                    cells.append(("pretrain, CUDA graph", pb, None,
+                                  lambda: pretrain_step(name, pb, device, bf16, graph=True)))
+            if "finetune" in args.stages:
+                cells.append(("finetune (4 folds)", batches[0], True,
+                              lambda: finetune_step(name, batches[0], device, bf16, True)))
+                for fb in batches:
+                    cells.append(("finetune (4 folds)", fb, False,
+                                  lambda fb=fb: finetune_step(name, fb, device, bf16, False)))
+            if "finetune" in args.stages and args.cuda_graph and cuda:
                 for fb in batches:
                     cells.append(("finetune (4 folds), CUDA graph", fb, False,
                                   lambda fb=fb: finetune_step(name, fb, device, bf16, False, graph=True)))
