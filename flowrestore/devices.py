@@ -52,3 +52,9 @@ def exact_float32() -> None:
 
 
 ALLOW_TF32 = "FLOWRESTORE_ALLOW_TF32"
+
+
+def recording_graph(tensor: torch.Tensor) -> bool:
+    """Whether `tensor`'s work is being recorded into a CUDA graph now (flowrestore.training.graphed),
+    when nothing may read a value on the host. False on a CPU, and on a CPU-only build of torch."""
+    return tensor.is_cuda and torch.cuda.is_current_stream_capturing()

@@ -7,13 +7,16 @@ undoing the warm-up, recording again when the learning rate changes), not CUDA i
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
 import torch
 from cli_fixtures import tiny_solver
 
+from flowrestore import devices
 from flowrestore.errors import UsageError
+from flowrestore.serialization import save_model
 from flowrestore.operators import Denoise, TaskSpec
 from flowrestore.training import FinetuneConfig, LoopConfig
 from flowrestore.training.graphed import WARMUP_RUNS, GraphedStep
@@ -229,3 +232,75 @@ def test_the_cli_refuses_cuda_graph_on_the_cpu_in_one_line(tmp_path, command):
     assert result.stderr.strip().splitlines() == [
         "error: --cuda-graph records the training step on one CUDA device; this run is on cpu"]
     assert not (tmp_path / "run").exists()
+
+
+class HostRead(AssertionError):
+    pass
+
+
+class Strict:
+    """A stand-in recording that fails where CUDA's would: a read of a tensor's value on the host (bool,
+    item, tolist, float, int) in the loss while 'recording'. Warm-up runs may read. (Adam's step is left
+    out: on a CPU it runs its non-capturable path, which reads its step count; on a GPU it is capturable.)"""
+
+    READS = ("__bool__", "item", "tolist", "__float__", "__int__", "__index__", "numpy")
+
+    def __init__(self, monkeypatch, loss_fn):
+        self.monkeypatch, self.loss_fn, self.recording = monkeypatch, loss_fn, False
+
+    def loss(self, **inputs):
+        if not self.recording:
+            return self.loss_fn(**inputs)
+        with self.monkeypatch.context() as m:
+            m.setattr(devices, "recording_graph", lambda tensor: True)
+            for name in self.READS:
+                def refuse(tensor, *args, _name=name, **kwargs):
+                    raise HostRead(f"Tensor.{_name} read a value on the host while recording")
+                m.setattr(torch.Tensor, name, refuse)
+            return self.loss_fn(**inputs)
+
+    def capture(self, body):
+        for _ in range(WARMUP_RUNS):
+            body()
+        self.recording = True
+        try:
+            body()
+        finally:
+            self.recording = False
+        return body
+
+
+@pytest.mark.parametrize("model", ["denoise", "noise-aware denoise", "jittered inpaint", "prior"])
+def test_the_recorded_steps_read_nothing_on_the_host(tmp_path, monkeypatch, model):
+    """What a CUDA graph cannot record: a value read on the host mid-step. The pipeline records these
+    models' steps on GPUs (the ridge-started deblurrer is left eager: its ridge goes through the CPU)."""
+    from helpers import TINY_GLOW, write_images
+
+    from flowrestore.training import PretrainConfig
+    from flowrestore.training.distributed import Context
+    from flowrestore.training.finetune import FinetuneObjective
+    from flowrestore.training.pretrain import PretrainObjective
+
+    train = write_images(tmp_path / "train", 16)
+    ctx = Context(device=torch.device("cpu"), rank=0, world_size=1)
+    loop = LoopConfig(batch_size=4, max_steps=3)
+    torch.manual_seed(0)
+    if model == "prior":
+        objective = PretrainObjective(PretrainConfig(train_dir=train, image_size=16, glow=TINY_GLOW, device="cpu",
+                                                     warmup_steps=0, loop=loop, out_dir=tmp_path / "p"), ctx)
+        objective.initialize()
+    else:
+        prior = tmp_path / "prior.safetensors"
+        save_model(prior, tiny_solver().proxes[0].flow)
+        task = TaskSpec("inpaint", box=6) if "inpaint" in model else TaskSpec.default("denoise")
+        options = {"noise-aware denoise": {"sigma_range": (0.02, 0.3)},
+                   "jittered inpaint": {"box_jitter": 3}, "denoise": {"eight_bit_fraction": 0.5}}[model]
+        objective = FinetuneObjective(FinetuneConfig(train_dir=train, task=task, prior=prior, folds=2, image_size=16,
+                                                     device="cpu", memory_saving=False, loop=loop,
+                                                     out_dir=tmp_path / "f", **options), ctx)
+    strict = Strict(monkeypatch, objective.loss)
+    objective.graphed = GraphedStep(strict.loss, objective.optimizer, objective.config.max_grad_norm,
+                                    capture=strict.capture)
+    losses = [objective.train_step(s) for s in range(3)]
+    assert objective.graphed is not None and objective.graphed.recordings == 1, "the step fell back to eager"
+    assert all(math.isfinite(v) for v in losses)

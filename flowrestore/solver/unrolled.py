@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from flowrestore import devices
 from flowrestore.errors import UsageError
 from flowrestore.flow.glow import Glow, GlowConfig
 from flowrestore.operators.base import LinearOperator
@@ -159,8 +160,7 @@ class UnrolledSolver(nn.Module):
         sigma = self.noise_levels(sigma, batch, like)
         folds_at = sigma.clamp_min(self.config.sigma_floor)
         # the check reads the values on the host, which a CUDA graph's recording cannot (training's levels are drawn)
-        recording = sigma.is_cuda and torch.cuda.is_current_stream_capturing()
-        if not recording and ((sigma < 0).any() or (folds_at <= 0).any()):
+        if not devices.recording_graph(sigma) and ((sigma < 0).any() or (folds_at <= 0).any()):
             raise UsageError(f"the noise level must be positive, got {sigma.min().item():g}")
         return torch.log(folds_at / self.config.reference_sigma)
 
