@@ -333,10 +333,10 @@ def test_a_continued_model_keeps_what_its_file_says_of_itself(tmp_path, extensio
         assert config.sigma_range == (0.002, 0.02) and config.storage_noise
     assert config.box_jitter == (4 if extension == "box jitter" else 0)  # shifted boxes are not forgotten
     assert not config.cuda_graph  # CPUs have no graphs
-    # on CUDA the step is recorded as a graph, but for a blur-aware model (a new blur every batch) or a ridge start
+    # on CUDA the step is recorded as a graph, but for a blur-aware model (a new blur every batch)
     on_gpu = continuation_config(entry, path, prior_path, RECIPES[("cuda", "solver")], {**common, "device": "cuda"},
                                  path)
-    assert on_gpu.cuda_graph == (extension in ("levels", "box jitter"))  # the deblurrers start from a ridge
+    assert on_gpu.cuda_graph == (extension != "blur-aware")
     eager = continuation_config(entry, path, prior_path, replace(RECIPES[("cuda", "solver")], cuda_graph=False),
                                 {**common, "device": "cuda"}, path)
     assert not eager.cuda_graph

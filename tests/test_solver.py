@@ -414,6 +414,14 @@ def test_ridge_initial_guess_is_the_minimiser_and_inverts_a_noise_free_blur(floa
         gradient = op.A_adjoint(op.A(v) - (y - 0.5)) + 1e-2 * v  # of ||A v - (y - 1/2)||^2 / 2 + beta ||v||^2 / 2
         assert gradient.abs().max() < 1e-10
         assert (ridge(y, op, 1e-12) - x).abs().max() < 1e-4  # the 5x5 blur is invertible without noise
+        # the basis is cached on the operator per grid: another grid, then the first again, as a fresh operator
+        other = torch.rand(1, 3, 8, 20, dtype=torch.float64)
+        fresh = Blur(op.sigma, op.kernel.shape[-1], op.boundary).double()
+        assert torch.equal(ridge(other, op, 1e-2), ridge(other, fresh, 1e-2))
+        assert torch.equal(ridge(y, op, 1e-2) - 0.5, v)
+        # one beta per image, given as a tensor, is each image's own ridge
+        betas = torch.tensor([1e-2, 1e-4], dtype=torch.float64)
+        assert torch.equal(ridge(y, op, betas)[1:], ridge(y[1:], op, 1e-4))
     with pytest.raises(ValueError, match="separable blur"):
         ridge(y, Denoise(), 1e-3)
 

@@ -162,8 +162,7 @@ def continuation_config(entry: Entry, shipped: Path, prior: Path, recipe: Recipe
     if jitter:  # an inpainter trained on shifted boxes keeps training on them, or it forgets them
         options["box_jitter"] = jitter
     config = meta["config"]
-    # Graphs: not for a new blur every batch, nor a ridge start, which takes its blur factors through the CPU
-    graph = recipe.cuda_graph and "blur_range" not in options and config.get("initial_guess", "prior") != "ridge"
+    graph = recipe.cuda_graph and "blur_range" not in options  # a graph replays one blur, not one per batch
     return FinetuneConfig(**common, task=TaskSpec.default(entry.task_name), prior=prior, init_from=start,
                           folds=config["folds"], shrink_last=config["shrink_last"],
                           level_shrinkage=config.get("level_shrinkage", False),

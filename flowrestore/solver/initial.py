@@ -38,18 +38,34 @@ def _eigen(f: Tensor) -> tuple[Tensor, Tensor]:
     return _EIGEN[key]
 
 
+class NotSeparable(ValueError):
+    """The operator is not a separable blur, so it has no ridge inverse here."""
+
+
+def _basis(operator: LinearOperator, height: int, width: int, device: torch.device) -> tuple[Tensor, ...]:
+    """(F_h, F_w, Q_h, Q_w, a, b) in float64 on `device`, cached on the operator per grid and device: repeated
+    calls (training steps, a step recorded as a CUDA graph) move nothing between host and device."""
+    cache = operator.__dict__.setdefault("_ridge_basis", {})  # a cache, not state: not a module attribute
+    key = (height, width, str(device))
+    if key not in cache:
+        factors = operator.factors(height, width)
+        if factors is None:
+            raise NotSeparable(f"a ridge initial guess needs a separable blur operator, not {operator.name}")
+        f_h, f_w = (f.detach().to("cpu", torch.float64) for f in factors)
+        (a, q_h), (b, q_w) = _eigen(f_h), _eigen(f_w)
+        cache[key] = tuple(t.to(device) for t in (f_h, f_w, q_h, q_w, a, b))
+    return cache[key]
+
+
 @torch.no_grad()
 def ridge(y: Tensor, operator: LinearOperator, balance: float | Tensor) -> Tensor:
     """The ridge inverse above for measurements y (B, C, H, W) in [0, 1] units, in y's dtype;
     `balance` is beta, one number or one per image (B,)."""
-    factors = operator.factors(*y.shape[-2:])
-    if factors is None:
-        raise ValueError(f"a ridge initial guess needs a separable blur operator, not {operator.name}")
-    f_h, f_w = (f.detach().to("cpu", torch.float64) for f in factors)
-    (a, q_h), (b, q_w) = _eigen(f_h), _eigen(f_w)
-    q_h, q_w, a, b = (t.to(y.device) for t in (q_h, q_w, a, b))
-    f_h, f_w = f_h.to(y.device), f_w.to(y.device)
+    f_h, f_w, q_h, q_w, a, b = _basis(operator, *y.shape[-2:], y.device)
     rhs = f_h.T @ (y.to(torch.float64) - CENTRE) @ f_w  # A^T (y - 1/2), (B, C, H, W)
-    beta = torch.as_tensor(balance, dtype=torch.float64, device=y.device).reshape(-1, 1, 1, 1)
+    if isinstance(balance, Tensor):
+        beta = balance.to(device=y.device, dtype=torch.float64).reshape(-1, 1, 1, 1)
+    else:  # filled on the device: no copy from the host
+        beta = torch.full((1, 1, 1, 1), float(balance), dtype=torch.float64, device=y.device)
     v = q_h @ ((q_h.T @ rhs @ q_w) / (a[:, None] * b[None, :] + beta)) @ q_w.T
     return (v + CENTRE).to(y.dtype)

@@ -27,7 +27,7 @@ from flowrestore import devices
 from flowrestore.errors import UsageError
 from flowrestore.flow.glow import Glow, GlowConfig
 from flowrestore.operators.base import LinearOperator
-from flowrestore.solver.initial import INITIAL_GUESSES, ridge
+from flowrestore.solver.initial import INITIAL_GUESSES, NotSeparable, ridge
 from flowrestore.solver.prox import FlowProx, Shrink, build_prox, prox_config_from_dict
 
 
@@ -199,12 +199,14 @@ class UnrolledSolver(nn.Module):
 
     def initial_guess(self, y: Tensor, operator: LinearOperator, log_ratio: Tensor | None = None) -> Tensor:
         if self.config.initial_guess == "ridge":
-            if operator.factors(*y.shape[-2:]) is None:
-                raise UsageError(f"this model starts from a ridge inverse of a blur; it cannot restore {operator.name}")
             balance = self.config.ridge_balance
             if self.config.noise_conditioned and log_ratio is not None:  # beta ~ sigma^2, as Tikhonov's rule has it
                 balance = balance * torch.exp(2 * log_ratio.detach().to(torch.float64))
-            return ridge(y, operator, balance)
+            try:
+                return ridge(y, operator, balance)
+            except NotSeparable:
+                raise UsageError(f"this model starts from a ridge inverse of a blur; it cannot restore "
+                                 f"{operator.name}") from None
         x_adj = operator.back_project(y)
         first = self.proxes[0]
         if not isinstance(first, FlowProx):
