@@ -74,9 +74,10 @@ def pretrain_step(name: str, batch: int, device: torch.device, bf16: bool, graph
 
 
 def finetune_step(name: str, batch: int, device: torch.device, bf16: bool, memory_saving: bool,
-                  graph: bool = False):
+                  graph: bool = False, compiled: bool = False):
     """One fine-tune step as training takes it (gradients clipped at 10); with `graph`, through
-    flowrestore.training.graphed, recorded once and replayed, as `finetune --cuda-graph` trains."""
+    flowrestore.training.graphed, recorded once and replayed, as `finetune --cuda-graph` trains; with
+    `compiled`, the solver's forward through torch.compile (its compilation is part of the warm-up)."""
     prior = Glow(preset(name)).to(device)
     x = torch.rand(batch, 3, 64, 64, device=device)
     prior(x)
@@ -84,10 +85,11 @@ def finetune_step(name: str, batch: int, device: torch.device, bf16: bool, memor
     op = Denoise()
     y = x + 0.2 * torch.randn_like(x)
     opt = torch.optim.Adam(solver.parameters(), lr=1e-5)
+    forward = torch.compile(solver) if compiled else solver
 
     def loss_fn(x, y):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=not graph):
-            out = solver(y, op)
+            out = forward(y, op)
         return ((out.float() - x) ** 2).mean()
 
     if graph:
@@ -112,6 +114,7 @@ def main() -> None:
     ap.add_argument("--pretrain-batch", type=int, default=None, help="default: 256 on CUDA, 16 on CPU")
     ap.add_argument("--finetune-batch", type=int, nargs="+", default=None, help="default: 64 on CUDA, 8 on CPU")
     ap.add_argument("--cuda-graph", action="store_true", help="also time the steps recorded as CUDA graphs")
+    ap.add_argument("--compile", action="store_true", help="also time the fine-tune step with torch.compile")
     ap.add_argument("--stages", nargs="+", default=["pretrain", "finetune"], choices=["pretrain", "finetune"])
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--min-steps", type=int, default=2)
@@ -143,6 +146,10 @@ def main() -> None:
                 for fb in batches:
                     cells.append(("finetune (4 folds)", fb, False,
                                   lambda fb=fb: finetune_step(name, fb, device, bf16, False)))
+            if "finetune" in args.stages and args.compile:
+                for fb in batches:
+                    cells.append(("finetune (4 folds), torch.compile", fb, False,
+                                  lambda fb=fb: finetune_step(name, fb, device, bf16, False, compiled=True)))
             if "finetune" in args.stages and args.cuda_graph and cuda:
                 for fb in batches:
                     cells.append(("finetune (4 folds), CUDA graph", fb, False,
