@@ -43,6 +43,8 @@ def main() -> None:
     ap.add_argument("--val-limit", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--dry-run", action="store_true", help="train and score as usual, but ship nothing")
+    ap.add_argument("--no-reports", action="store_true",
+                    help="leave docs/results' benchmark reports as they are (refresh_registry.py --reports, later)")
     ap.add_argument("--eager", action="store_true",
                     help="on CUDA, train without recording the step as a CUDA graph")
     ap.add_argument("--lr-scale", nargs="+", default=[], metavar="NAME=SCALE",
@@ -64,7 +66,7 @@ def main() -> None:
     shares = dict(zip(args.models, args.shares)) if args.shares else {}
     config = ShipConfig(root=ROOT, data=args.data, state_root=args.state, budget=args.minutes * 60, device=device,
                         models=tuple(args.models), shares=shares, rounds=args.rounds, val_limit=args.val_limit,
-                        dry_run=args.dry_run, cuda_graph=not args.eager)
+                        dry_run=args.dry_run, cuda_graph=not args.eager, reports=not args.no_reports)
     args.state.mkdir(parents=True, exist_ok=True)
     for item in args.lr_scale:
         name, _, value = item.partition("=")

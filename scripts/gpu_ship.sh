@@ -36,7 +36,7 @@ for job in $JOBS; do
   name=${job%=*} scale=${job#*=}
   # shellcheck disable=SC2086
   OMP_NUM_THREADS=2 timeout "$LIMIT" python3 scripts/continue_and_ship.py --minutes "$MINUTES" --device "$DEVICE" \
-    --data "$DATA" --state "$STATE/$name-$scale" --models "$name" --lr-scale "$name=$scale" $EXTRA \
+    --data "$DATA" --state "$STATE/$name-$scale" --models "$name" --lr-scale "$name=$scale" --no-reports $EXTRA \
     > "$STATE/$name-$scale.log" 2>&1 &
 done
 wait

@@ -55,3 +55,14 @@ def test_restore_degrade_measures_and_scores_an_image_as_the_benchmark_does(tmp_
     assert done.exit_code == 0, done.output
     (printed,) = re.findall(rf"{re.escape(image.name)}\s+PSNR\s+([\d.]+) dB", done.output)
     assert float(printed) == pytest.approx(record.psnr, abs=0.006)
+
+
+def test_the_results_reports_in_docs_measured_the_shipped_files():
+    """docs/results/table1-celeba.md and table4-anime.md are the benchmark's output for the files the registry
+    ships (rewritten by the pipeline after each shipment, or by scripts/refresh_registry.py --reports)."""
+    from pathlib import Path
+
+    from flowrestore.shipping import reports
+
+    root = Path(__file__).resolve().parents[1]
+    assert reports.stale(root) == [], "run: python scripts/refresh_registry.py --reports"

@@ -12,7 +12,7 @@ from cli_fixtures import save_tiny, sha256, single_thread
 from helpers import write_images
 
 from flowrestore.checkpoints import load_registry
-from flowrestore.shipping import readme, registry_file, schedule, transaction
+from flowrestore.shipping import readme, registry_file, reports, schedule, transaction
 from flowrestore.shipping.continuation import RECIPES
 from flowrestore.shipping.pipeline import ShipConfig, run
 from flowrestore.shipping.scores import Score
@@ -112,7 +112,7 @@ def test_pipeline_ships_only_what_beats_the_shipped_file_on_validation(tmp_path,
     data = tmp_path / "data"
     write_images(data / "train", 16), write_images(data / "val", 4, seed=1)
     before = {p.name: p.read_bytes() for p in (root / "flowrestore" / "weights").iterdir()}
-    config = ShipConfig(root=root, data=data, state_root=tmp_path / "state", budget=2.0, device="cpu",
+    config = ShipConfig(root=root, data=data, state_root=tmp_path / "state", report_limit=2, budget=2.0, device="cpu",
                         models=("glow-denoise",), margin=margin, report_sets=(str(data / "val"), str(data / "val")))
     with single_thread():
         (decision,) = run(config)
@@ -126,6 +126,10 @@ def test_pipeline_ships_only_what_beats_the_shipped_file_on_validation(tmp_path,
         assert entry.metrics["val_psnr"] == pytest.approx(decision["candidate"], abs=1e-3)
         assert entry.metrics["compute"] and entry.task["blur_kernel"] == 5  # the full TaskSpec is recorded
         assert "`glow-denoise`" in (root / "README.md").read_text()
+        # docs/results' reports were measured again on the shipped file, by the benchmark
+        assert reports.stale(root) == []
+        table1 = (root / "docs" / "results" / "table1-celeba.md").read_text()
+        assert reports.recorded(table1) == {"glow-denoise": entry.sha256} and "| GLOW prox (proposed) |" in table1
         # the next call resumes the same run (its lineage knows the shipped file)
         with single_thread():
             (again,) = run(config)
@@ -135,6 +139,7 @@ def test_pipeline_ships_only_what_beats_the_shipped_file_on_validation(tmp_path,
     else:
         assert weights.read_bytes() == before["denoise.safetensors"]
         assert entry.metrics == {"psnr": 1.0}
+        assert reports.stale(root) == []  # written when the run started: the repository had none
         # a round that ships nothing halves the rate; the next slice starts over from the shipped file
         assert decision["next_lr_scale"] == 0.5
         with single_thread():
@@ -167,7 +172,7 @@ def test_a_noise_conditioned_candidate_is_judged_over_the_sweep_and_ships_its_ra
     root = _repository(tmp_path)
     data = tmp_path / "data"
     write_images(data / "val", 2, seed=1)
-    config = ShipConfig(root=root, data=data, state_root=tmp_path / "state", budget=0.0, margin=-1e9,
+    config = ShipConfig(root=root, data=data, state_root=tmp_path / "state", report_limit=2, budget=0.0, margin=-1e9,
                         report_sets=(str(data / "val"), str(data / "val")))
     candidate = tmp_path / "candidate.safetensors"
     export_shipped(save_tiny_conditioned(tmp_path / "fit.safetensors"), candidate, [{"device": "cpu", "seconds": 5}])
@@ -191,7 +196,7 @@ def test_a_candidate_told_float_from_8bit_ships_only_if_8bit_files_do_not_get_wo
     root = _repository(tmp_path)
     data = tmp_path / "data"
     write_images(data / "val", 2, seed=1)
-    config = ShipConfig(root=root, data=data, state_root=tmp_path / "state", budget=0.0, margin=0.0,
+    config = ShipConfig(root=root, data=data, state_root=tmp_path / "state", report_limit=2, budget=0.0, margin=0.0,
                         report_sets=(str(data / "val"), str(data / "val")))
     candidate = tmp_path / "candidate.safetensors"
     export_shipped(save_tiny_storage_aware(tmp_path / "fit.safetensors"), candidate, [{"device": "cpu", "seconds": 5}])
@@ -235,7 +240,7 @@ def test_reship_fills_a_new_registry_entry_in_the_shipped_format(tmp_path, task)
         path.write_text(registry_file.render(head, rows))
     data = tmp_path / "data"
     write_images(data / "val", 2, seed=1)
-    config = ShipConfig(root=root, data=data, state_root=tmp_path / "state", budget=0.0,
+    config = ShipConfig(root=root, data=data, state_root=tmp_path / "state", report_limit=2, budget=0.0,
                         report_sets=(str(data / "val"), str(data / "val")))
     entry = load_registry(registry)[name]
     save = save_tiny_conditioned if task == "denoise" else save_tiny_blur_conditioned
@@ -375,3 +380,19 @@ def test_a_noise_aware_deblurrer_is_stored_for_shipping_like_any_model(tmp_path)
         stored = storage.save_shipped(out, load_model(source), {"task": read_metadata(source)["task"]},
                                       tmp_path / "val")
     assert stored in ("int8", "float16") and load_model(out).model.config.storage_noise
+
+
+def test_a_report_is_stale_once_the_registry_names_another_file(tmp_path):
+    root = _repository(tmp_path)
+    assert reports.stale(root) == list(reports.REPORTS)  # none written yet
+    with single_thread():
+        written = reports.refresh(root, limit=2)
+    assert [p.relative_to(root).as_posix() for p in written] == [r.path for r in reports.REPORTS]
+    assert reports.stale(root) == [] and reports.refresh(root, limit=2) == []  # nothing to do now
+    anime = (root / "docs" / "results" / "table4-anime.md").read_text()
+    assert "Dataset `anime` (2 images" in anime and reports.REPORTS[1].command in anime
+    head, rows = registry_file.read(root / "flowrestore" / "checkpoints.toml")
+    rows = registry_file.update_row(rows, "glow-denoise", sha256="0" * 64)  # as a shipment of another file does
+    (root / "flowrestore" / "checkpoints.toml").write_text(registry_file.render(head, rows))
+    assert reports.stale(root) == list(reports.REPORTS)
+    assert reports.recorded("no record here") == {}

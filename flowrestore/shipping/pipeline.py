@@ -22,7 +22,7 @@ import torch
 
 from flowrestore.checkpoints import Entry, load_registry, sha256_of
 from flowrestore.serialization import load_model, read_metadata
-from flowrestore.shipping import readme, registry_file, schedule
+from flowrestore.shipping import readme, registry_file, reports, schedule
 from flowrestore.shipping.continuation import Slice, continue_model, record_shipped
 from flowrestore.shipping.scores import Score, prior_score, solver_score
 from flowrestore.shipping.storage import save_shipped
@@ -53,6 +53,8 @@ class ShipConfig:
     margin: float = 0.0  # a candidate must beat the shipped file by more than this (dB or bits/dim)
     dry_run: bool = False  # score and decide, but ship nothing
     cuda_graph: bool = True  # on CUDA, train with the step recorded as a graph (False: eagerly)
+    reports: bool = True  # rewrite docs/results' Table I and IV reports when they no longer measure the shipped files
+    report_limit: int | None = None  # images per report (None: the whole sets; tests use a few)
     report_sets: tuple[str, str] = ("celeba", "anime")  # test sets scored for the record (never for decisions)
 
     def seconds_for(self, name: str) -> float:
@@ -255,6 +257,7 @@ def _ship_scored(entry: Entry, candidate: Path, val: Score, sweep: bool, run_dir
     sha = ship(entry, candidate, metrics, config)
     if run_dir is not None:
         record_shipped(run_dir, sha)
+    refresh_reports(config)
     return {"event": "shipped", "sha256": sha, "test": metrics.get("psnr", metrics.get("test_bpd"))}
 
 
@@ -276,12 +279,23 @@ def reship(entry: Entry, source: Path, config: ShipConfig, cache: ScoreCache, ru
     return {**decision, **_ship_scored(entry, candidate, after, sweep, run_dir, config, cache)}
 
 
+def refresh_reports(config: ShipConfig) -> list[Path]:
+    """Rewrite the docs/results reports that no longer measure the shipped files (flowrestore.shipping.reports)."""
+    if not config.reports or config.dry_run:
+        return []
+    with _locked(config.root):  # one pipeline measures, the others then find the reports fresh
+        return reports.refresh(config.root, config.device, limit=config.report_limit)
+
+
 def run(config: ShipConfig, emit: Event = lambda e: None) -> list[dict]:
     """Train, score and ship, round after round; returns the decisions."""
     with _locked(config.root):
         note = recover(config.root)
     if note:
         emit({"event": "recovered", "note": note})
+    written = refresh_reports(config)  # e.g. after a refresh that was interrupted
+    if written:
+        emit({"event": "reports", "written": [str(p) for p in written]})
     cache = ScoreCache(config.state_root / "scores.json")
     decisions = []
     for round_ in range(config.rounds):
