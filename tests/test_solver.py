@@ -507,3 +507,36 @@ def test_with_config_changes_the_configuration_and_copies_the_tensors_byte_for_b
     with pytest.raises(ValueError, match="lie in"):
         with_config(source, tmp_path / "c.safetensors", blend_error=2.0)
     assert not (tmp_path / "c.safetensors").exists()
+
+
+def test_the_flip_ensemble_averages_a_denoiser_s_two_mirrored_restorations_out_of_training(float64):
+    from dataclasses import replace
+
+    x = torch.rand(2, 3, 8, 8)
+    solver = UnrolledSolver.from_prior(_prior(x), SolverConfig(folds=2, init_step_size=0.5)).eval()
+    op, y = Denoise(), measure(x, Denoise(), 0.2)
+    plain = solver(y, op)
+    mirrored = solver(y.flip(-1), op).flip(-1)
+    assert not torch.allclose(plain, mirrored)  # a flow is not mirror-symmetric: two estimates
+    solver.config = replace(solver.config, flip_ensemble=True)
+    torch.testing.assert_close(solver(y, op), (plain + mirrored) / 2)
+    every = solver(y, op, return_all=True)
+    torch.testing.assert_close(every[-1], (plain + mirrored) / 2)
+    assert len(every) == 3
+    # an image and its mirror get mirrored results
+    torch.testing.assert_close(solver(y.flip(-1), op), solver(y, op).flip(-1))
+    # in training, and for other tasks, one pass as before
+    assert torch.equal(solver.train()(y, op), plain)
+    solver.eval()
+    blur = Blur(1.0).double()
+    yb = measure(x, blur, 0.0)
+    assert torch.equal(solver(yb, blur), replace_config(solver, flip_ensemble=False)(yb, blur))
+
+
+def replace_config(solver, **changes):
+    import copy
+    from dataclasses import replace
+
+    other = copy.deepcopy(solver)
+    other.config = replace(other.config, **changes)
+    return other

@@ -244,12 +244,13 @@ def test_noise_conditioned_finetune_starts_from_a_plain_denoiser_and_learns_slop
         FinetuneConfig(**common, sigma_range=(0.3, 0.1))
     # a continuation keeps the measurement blend fitted to the file it starts from, and its mu and lambda
     fitted = tmp_path / "fitted.safetensors"
-    model.model.config = replace(model.model.config, blend_error=0.03)
+    model.model.config = replace(model.model.config, blend_error=0.03, flip_ensemble=True)
     save_model(fitted, model.model, extra={"task": model.metadata["task"], "sigma_range": [0.02, 0.3]})
     again = finetune(FinetuneConfig(**common, out_dir=tmp_path / "again", init_from=fitted, sigma_range=(0.02, 0.3),
                                     loop=LoopConfig(batch_size=8, max_steps=1)))
     continued = load_model(again.best_path).model
     assert continued.config.blend_error == 0.03 and continued.config.sigma_floor == 0.02
+    assert continued.config.flip_ensemble  # an inference setting of the file goes on with it
     assert (continued.step_size_slope - model.model.step_size_slope).abs().max() < 0.1  # not restarted at 0
 
 

@@ -63,6 +63,9 @@ class SolverConfig:
     # is the linear MMSE combination of two estimates with independent errors.
     blend_error: float = 0.0
     blend_power: float = 2.0
+    # Denoising at inference: the mean of the restorations of y and of y mirrored left to right (mirrored back), a
+    # self-ensemble over the flip the training faces were augmented with (docs/method.md, extension; twice the time).
+    flip_ensemble: bool = False
 
     def __post_init__(self) -> None:
         if self.folds < 1:
@@ -245,7 +248,16 @@ class UnrolledSolver(nn.Module):
     def forward(self, y: Tensor, operator: LinearOperator, return_all: bool = False, sigma=None):
         """x_hat from y; `sigma` (a number or one per image) is the noise level, used by
         noise-conditioned solvers and ignored by the others (a blur-conditioned one reads sigma_b
-        from `operator`)."""
+        from `operator`). With `flip_ensemble`, a denoiser out of training returns the mean of its
+        restorations of y and of y mirrored (mirrored back); every estimate of `return_all` likewise."""
+        out = self._unroll(y, operator, sigma)
+        if self.config.flip_ensemble and not self.training and operator.name == "denoise":
+            mirrored = self._unroll(y.flip(-1), operator, sigma)  # per-image sigma: a mirror keeps the noise
+            out = [(a + b.flip(-1)) / 2 for a, b in zip(out, mirrored)]
+        return out if return_all else out[-1]
+
+    def _unroll(self, y: Tensor, operator: LinearOperator, sigma) -> list[Tensor]:
+        """The initial guess and each fold's estimate."""
         log_ratio = self.log_ratio(sigma, y.shape[0], y, operator)
         x = self.initial_guess(y, operator, log_ratio)
         estimates = [x]
@@ -253,5 +265,5 @@ class UnrolledSolver(nn.Module):
             x = self.prox_step(self._data_step_for_training(x, y, operator, fold, log_ratio), fold, log_ratio)
             estimates.append(x)
         if self.config.blend_error and operator.name == "denoise":
-            x = estimates[-1] = self.blend(x, y, sigma)
-        return estimates if return_all else x
+            estimates[-1] = self.blend(x, y, sigma)
+        return estimates

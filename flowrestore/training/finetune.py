@@ -168,7 +168,8 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
                        blur_conditioned=solver.config.blur_conditioned, reference_blur=solver.config.reference_blur,
                        initial_guess=solver.config.initial_guess, ridge_balance=solver.config.ridge_balance,
                        storage_noise=solver.config.storage_noise, sigma_floor=solver.config.sigma_floor,
-                       blend_error=solver.config.blend_error, blend_power=solver.config.blend_power)
+                       blend_error=solver.config.blend_error, blend_power=solver.config.blend_power,
+                       flip_ensemble=solver.config.flip_ensemble)
         if replace(start.config, **initial) == solver.config:
             # continue a run: flows, mu and lambda (a plain start leaves a conditioned model's slopes at 0;
             # a fold's one lambda becomes the start of each of its levels' lambdas)
@@ -184,6 +185,7 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
             if solver.config.noise_conditioned:  # the measurement blend's fitted error goes on with the model
                 solver.config = replace(solver.config, blend_error=start.config.blend_error,
                                         blend_power=start.config.blend_power)
+            solver.config = replace(solver.config, flip_ensemble=start.config.flip_ensemble)  # an inference setting
         else:
             for mine, theirs in zip(solver.proxes, start.proxes):
                 mine.load_state_dict(theirs.state_dict())  # e.g. a denoiser's prox for another task
