@@ -45,7 +45,7 @@ LIMITS: dict[str, tuple[float, float, float, float]] = {
     "glow-denoise": (4.12, 6.06, -0.25, 0.76),  # 8dffa656... (flip self-ensemble), all 486 faces (2026-11-27)
     # ... restored told sigma = 0, 0.02, 0.05, 0.1, 0.2, 0.3 in turn (its range and clean files, which its
     # measurement blend gives back nearly as they are): the union of their ranges, all 486 faces
-    "glow-denoise-aware": (2.60, 14.08, -2.32, 8.24),
+    "glow-denoise-aware": (2.60, 14.00, -2.32, 8.18),  # f0a1d205... (flip self-ensemble), 2026-11-27
     "glow-inpaint": (2.85, 5.55, -1.97, 0.08),
     "glow-deblur": (5.13, 7.91, 0.54, 2.30),  # 5x5 blur, 8-bit, noise 0 / 0.01 / 0.02: the union of their ranges
 }
