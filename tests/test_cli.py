@@ -369,6 +369,12 @@ def test_restore_sigma_outside_the_trained_range_warns_and_nonsense_is_refused(t
     fixed = run("restore", source, "-o", tmp_path / "f.png", "--sigma", "0.1", model="denoise")
     assert fixed.exit_code == 0 and "one noise level it was trained for" in fixed.stderr
     assert "--checkpoint glow-denoise-aware follows --sigma" in fixed.stderr
+    # --degrade adds noise of --sigma: a word when it is far from the model's level, none close to it
+    clean = write_image(tmp_path / "clean.png", rgb_array(16, 16))
+    far = run("restore", clean, "-o", tmp_path / "d.png", "--degrade", "--sigma", "0.1", model="denoise")
+    assert far.exit_code == 0 and "--checkpoint glow-denoise-aware follows --sigma" in far.stderr
+    near = run("restore", clean, "-o", tmp_path / "e.png", "--degrade", "--sigma", "0.21", model="denoise")
+    assert near.exit_code == 0 and "one noise level" not in near.stderr
 
 
 def test_a_blur_aware_deblurrer_follows_blur_sigma_within_its_range_and_warns_outside(tmp_path, run):
