@@ -40,14 +40,14 @@ SIZE = 64  # the prior's training frame
 # validation faces (0.9 x the 0.5th, 97.5th, 2.5th and 97.5th percentiles) at its paper setting
 # (docs/likeness.md). Another solver gets the limits of its task's default model.
 LIMITS: dict[str, tuple[float, float, float, float]] = {
-    # measured under the celeba-prior of 2026-11-26 night (2422d9e3..., 3.92 bits/dim on test)
+    # measured under the celeba-prior of 2026-11-27 (93b1eca9..., 3.89 bits/dim on test), all 486 faces,
     # on 8-bit measurements, as users' files hold them (--8bit), restored with the censored data step
-    "glow-denoise": (4.12, 6.06, -0.25, 0.76),  # 8dffa656... (flip self-ensemble), all 486 faces (2026-11-27)
+    "glow-denoise": (4.12, 6.13, -0.23, 0.82),  # 8dffa656... (flip self-ensemble)
     # ... restored told sigma = 0, 0.02, 0.05, 0.1, 0.2, 0.3 in turn (its range and clean files, which its
-    # measurement blend gives back nearly as they are): the union of their ranges, all 486 faces
-    "glow-denoise-aware": (2.60, 14.00, -2.32, 8.18),  # f0a1d205... (flip self-ensemble), 2026-11-27
-    "glow-inpaint": (2.78, 6.11, -2.06, 0.33),  # 81e4a5df..., all 486 faces (2026-11-27)
-    "glow-deblur": (5.13, 7.91, 0.54, 2.30),  # 5x5 blur, 8-bit, noise 0 / 0.01 / 0.02: the union of their ranges
+    # measurement blend gives back nearly as they are): the union of their ranges
+    "glow-denoise-aware": (2.52, 13.45, -2.38, 7.61),  # 63e3b048... (flip self-ensemble)
+    "glow-inpaint": (2.73, 6.16, -2.08, 0.38),  # f41e1717...
+    "glow-deblur": (5.15, 8.15, 0.59, 2.51),  # 5x5 blur, 8-bit, noise 0 / 0.01 / 0.02: the union of their ranges
 }
 NO_LIMITS = (-math.inf, math.inf, -math.inf, math.inf)
 
