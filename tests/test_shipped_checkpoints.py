@@ -66,3 +66,18 @@ def test_the_results_reports_in_docs_measured_the_shipped_files():
 
     root = Path(__file__).resolve().parents[1]
     assert reports.stale(root) == [], "run: python scripts/refresh_registry.py --reports"
+
+
+def test_the_readme_gives_each_bundled_file_its_size():
+    """The README's checkpoint table says how large each bundled file is, to the 0.1 MB it prints."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    rows = dict(re.findall(r"^\| `([\w-]+)` \|.*\| ([\d.]+) MB \|$", (root / "README.md").read_text(), re.M))
+    bundled = [e for e in list_checkpoints() if (root / "flowrestore" / e.file).is_file()]
+    assert bundled, "no bundled checkpoint found"
+    for entry in bundled:
+        assert entry.name in rows, f"README's checkpoint table has no row for {entry.name}"
+        size = (root / "flowrestore" / entry.file).stat().st_size / 1e6
+        assert float(rows[entry.name]) == pytest.approx(size, abs=0.05), entry.name
