@@ -4,7 +4,8 @@ Every model gets the same training pairs (same seed, so the same images, flips a
 same order), the same number of steps, the same validation set and the same early stopping (the
 best of the evaluations is kept): the ResNet and U-Net prox, their "pre-trained as a denoiser"
 variants for inpainting and deblurring, plug-and-play GLOW (one frozen prior, only mu and lambda
-trained) and, as the control, the GLOW prox fine-tuned from the shipped prior.
+trained) and, as the control, the GLOW prox fine-tuned from the shipped prior (the one shipped when
+the --root's first run started: it is copied there, so that a later shipment does not change the start).
 
     python scripts/train_baselines.py --queue a &    # two single-threaded workers, one per core
     python scripts/train_baselines.py --queue b &
@@ -26,10 +27,12 @@ from pathlib import Path
 
 import torch
 
+from flowrestore.checkpoints import sha256_of
 from flowrestore.operators import TaskSpec
 from flowrestore.training import FinetuneConfig, LoopConfig, finetune
 
 PRIOR = Path("flowrestore/weights/celeba-prior.safetensors")
+PINNED = "celeba-prior.safetensors"  # every GLOW run of a --root starts from this copy of the bundled prior
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ def config_for(run: Run, args: argparse.Namespace) -> FinetuneConfig:
         task=TaskSpec.default(run.task),
         out_dir=args.root / run.name,
         prox=run.prox,
-        prior=PRIOR if run.prox == "glow" else None,
+        prior=pinned_prior(args.root) if run.prox == "glow" else None,
         init_from=args.root / run.init_from / "best.safetensors" if run.init_from else None,
         plug_and_play=run.plug_and_play,
         lr=run.lr,
@@ -87,6 +90,15 @@ def config_for(run: Run, args: argparse.Namespace) -> FinetuneConfig:
         loop=LoopConfig(batch_size=args.batch_size, max_steps=args.steps, eval_every=args.eval_every,
                         patience=1000, seed=args.seed),
     )
+
+
+def pinned_prior(root: Path) -> Path:
+    """`root`'s copy of the prior, made from the bundled one on first use: a prior shipped while a rerun is
+    under way must not give its later GLOW runs another start than its earlier ones."""
+    path = root / PINNED
+    if not path.exists():
+        shutil.copyfile(PRIOR, path)
+    return path
 
 
 def train(run: Run, args: argparse.Namespace) -> None:
@@ -101,7 +113,8 @@ def train(run: Run, args: argparse.Namespace) -> None:
     result = finetune(config_for(run, args), resume=(out / "state.safetensors").exists(),
                       callback=lambda event: log.write(json.dumps(event, default=str) + "\n") and log.flush())
     summary = {"run": run.__dict__, "best": result.best, "seconds_this_session": time.monotonic() - started,
-               "steps": args.steps, "batch_size": args.batch_size, "seed": args.seed}
+               "steps": args.steps, "batch_size": args.batch_size, "seed": args.seed,
+               "prior_sha256": sha256_of(pinned_prior(args.root)) if run.prox == "glow" else None}
     (out / "done.json").write_text(json.dumps(summary, indent=2, default=str))
 
 
@@ -112,7 +125,7 @@ def collect(args: argparse.Namespace) -> None:
         best = args.root / run.name / "best.safetensors"
         if (args.root / run.name / "done.json").exists():
             shutil.copyfile(best, dest / f"{run.name}.safetensors")
-    shutil.copyfile(PRIOR, dest / "celeba-prior.safetensors")
+    shutil.copyfile(pinned_prior(args.root), dest / "celeba-prior.safetensors")
 
 
 def main() -> None:
