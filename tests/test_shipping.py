@@ -185,6 +185,44 @@ def test_a_noise_conditioned_candidate_is_judged_over_the_sweep_and_ships_its_ra
     assert shipped.metrics["compute"] == [{"device": "cpu", "seconds": 5}]
 
 
+def test_the_size_budget_counts_the_files_git_tracks(tmp_path):
+    import subprocess
+
+    from flowrestore.shipping import tree_size
+
+    (tmp_path / "tracked.bin").write_bytes(b"x" * 1000)
+    (tmp_path / "untracked.bin").write_bytes(b"y" * 500)
+    assert tree_size.tracked_bytes(tmp_path) == 1500  # no work tree: every file
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "add", "tracked.bin"], cwd=tmp_path, check=True)
+    assert tree_size.tracked_bytes(tmp_path) == 1000
+
+
+@pytest.mark.parametrize("spare, event", [(-1, "kept"), (0, "would ship")])
+def test_a_candidate_that_would_take_the_repository_past_its_size_budget_is_kept(tmp_path, spare, event):
+    from flowrestore.shipping import tree_size
+    from flowrestore.shipping.pipeline import ScoreCache, decide, export_shipped
+
+    root = _repository(tmp_path)
+    data = tmp_path / "data"
+    write_images(data / "val", 2, seed=1)
+    candidate = tmp_path / "candidate.safetensors"
+    export_shipped(save_tiny(tmp_path / "fit.safetensors"), candidate, [{"device": "cpu", "seconds": 5}])
+    shipped = root / "flowrestore" / "weights" / "denoise.safetensors"
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    size = tree_size.tracked_bytes(root) - shipped.stat().st_size + candidate.stat().st_size
+    assert size == tree_size.after_replacing(root, shipped, candidate)
+    config = ShipConfig(root=root, data=data, state_root=tmp_path / "state", budget=0.0, margin=-1e9, dry_run=True,
+                        size_budget=size + spare)
+    entry = load_registry(root / "flowrestore" / "checkpoints.toml")["glow-denoise"]
+    decision = decide(entry, candidate, None, config, ScoreCache(tmp_path / "scores.json"), lambda e: None)
+    assert decision["event"] == event, decision
+    if event == "kept":
+        assert f"{size / 1e6:.1f} MB, over the" in decision["why"]
+        assert not (tmp_path / "scores.json").exists()  # decided before any scoring
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+
+
 @pytest.mark.parametrize("files_change, event", [(-0.5, "kept"), (-0.01, "shipped"), (0.3, "shipped")])
 def test_a_candidate_told_float_from_8bit_ships_only_if_8bit_files_do_not_get_worse(tmp_path, monkeypatch,
                                                                                        files_change, event):

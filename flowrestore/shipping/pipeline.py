@@ -22,7 +22,7 @@ import torch
 
 from flowrestore.checkpoints import Entry, load_registry, sha256_of
 from flowrestore.serialization import load_model, read_metadata
-from flowrestore.shipping import readme, registry_file, reports, schedule
+from flowrestore.shipping import readme, registry_file, reports, schedule, tree_size
 from flowrestore.shipping.continuation import Slice, continue_model, record_shipped
 from flowrestore.shipping.scores import Score, prior_score, solver_score
 from flowrestore.shipping.storage import save_shipped
@@ -56,6 +56,7 @@ class ShipConfig:
     reports: bool = True  # rewrite docs/results' Table I and IV reports when they no longer measure the shipped files
     report_limit: int | None = None  # images per report (None: the whole sets; tests use a few)
     report_sets: tuple[str, str] = ("celeba", "anime")  # test sets scored for the record (never for decisions)
+    size_budget: int = tree_size.SIZE_BUDGET  # bytes of tracked files a shipment may not take the repository past
 
     def seconds_for(self, name: str) -> float:
         share = self.shares.get(name, 1.0 / len(self.models))
@@ -217,6 +218,10 @@ def decide(entry: Entry, candidate: Path, run_dir: Path | None, config: ShipConf
            emit: Event) -> dict:
     """Score `candidate` (a file in the shipped format) against the shipped file on validation; ship it if better."""
     shipped = config.root / "flowrestore" / entry.file
+    size = tree_size.after_replacing(config.root, shipped, candidate)
+    if size > config.size_budget:
+        return {"event": "kept", "name": entry.name, "why": f"shipping it would take the tracked files to "
+                f"{size / 1e6:.1f} MB, over the {config.size_budget / 1e6:.0f} MB budget"}
     sweep = _sweep_protocol(entry, candidate)
     before = _score(entry, shipped, str(config.data / "val"), config, cache, config.val_limit, sweep)
     after = _score(entry, candidate, str(config.data / "val"), config, cache, config.val_limit, sweep)
