@@ -81,3 +81,13 @@ def test_the_readme_gives_each_bundled_file_its_size():
         assert entry.name in rows, f"README's checkpoint table has no row for {entry.name}"
         size = (root / "flowrestore" / entry.file).stat().st_size / 1e6
         assert float(rows[entry.name]) == pytest.approx(size, abs=0.05), entry.name
+
+
+def test_the_tracked_files_stay_within_the_size_budget():
+    """30 MB in all: every device call carries the tree with the training data within 64 MiB."""
+    from pathlib import Path
+
+    from flowrestore.shipping import tree_size
+
+    root = Path(__file__).resolve().parents[1]
+    assert tree_size.tracked_bytes(root) <= tree_size.SIZE_BUDGET

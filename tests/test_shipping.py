@@ -192,7 +192,10 @@ def test_the_size_budget_counts_the_files_git_tracks(tmp_path):
 
     (tmp_path / "tracked.bin").write_bytes(b"x" * 1000)
     (tmp_path / "untracked.bin").write_bytes(b"y" * 500)
-    assert tree_size.tracked_bytes(tmp_path) == 1500  # no work tree: every file
+    for carried in (".gpu/data.tar.gz", "pkg/__pycache__/m.pyc", "pkg.egg-info/PKG-INFO"):
+        (tmp_path / carried).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / carried).write_bytes(b"z" * 700)
+    assert tree_size.tracked_bytes(tmp_path) == 1500  # no work tree (a device's copy): the files but caches and data
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     subprocess.run(["git", "add", "tracked.bin"], cwd=tmp_path, check=True)
     assert tree_size.tracked_bytes(tmp_path) == 1000

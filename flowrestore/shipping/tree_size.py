@@ -16,13 +16,20 @@ SIZE_BUDGET = 30_000_000  # bytes of tracked files
 
 
 def tracked_bytes(root: Path) -> int:
-    """Bytes of the files git tracks in `root`; where `root` is no git work tree, of every file in it."""
+    """Bytes of the files git tracks in `root`. Where `root` is no git work tree (a device's copy of the
+    tree comes without .git), of every file in it but those of top-level dot-folders (.git, and the
+    carried data in .gpu), bytecode caches and egg-info: what a copy of the tracked files holds."""
     try:
         listed = subprocess.run(["git", "ls-files", "-z"], cwd=root, check=True, capture_output=True).stdout
     except (OSError, subprocess.CalledProcessError):
-        return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+        return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and _copied(p.relative_to(root)))
     paths = (root / name.decode() for name in listed.split(b"\0") if name)
     return sum(p.stat().st_size for p in paths if p.is_file())
+
+
+def _copied(relative: Path) -> bool:
+    parts = relative.parts
+    return not (parts[0].startswith(".") or "__pycache__" in parts or any(p.endswith(".egg-info") for p in parts))
 
 
 def after_replacing(root: Path, shipped: Path, candidate: Path) -> int:
