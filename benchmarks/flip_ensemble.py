@@ -1,6 +1,6 @@
 """The flip self-ensemble (SolverConfig.flip_ensemble, docs/method.md) measured on validation faces:
 one pass, the mirrored pass (mirrored back) and their mean, for the shipped denoisers across noise
-levels and for the inpainter, whose centre box is not mirror-symmetric.
+levels, for the inpainter, whose centre box is not mirror-symmetric, and for the deblurrer on 8-bit files.
 
     PYTHONPATH=. python3 benchmarks/flip_ensemble.py --data ../shared/data/celeba64/val --limit 96
 
@@ -21,6 +21,7 @@ from flowrestore.benchmark.datasets import load_images
 from flowrestore.checkpoints import load
 from flowrestore.operators import Inpaint, TaskSpec
 from flowrestore.operators.measurement import measure_each
+from flowrestore.solving import simulate, solve, told_sigma
 
 
 def psnr(estimate: torch.Tensor, x: torch.Tensor) -> float:
@@ -72,6 +73,16 @@ def main() -> None:
 
     b = about_31(model(about_31(y), centre))
     row("glow-inpaint", "mirrored about column 31", a, b, x)
+    # Deblurring as users' files hold it: 8-bit, clipped, the deblurrer told the noise with the file's rounding
+    # (its float measurements it inverts to 60 dB). The Gaussian blur commutes with the mirror.
+    model, task = one_pass("glow-deblur"), TaskSpec.default("deblur")
+    for noise in (0.0, 0.01):
+        spec = replace(task, noise_sigma=noise)
+        y = (simulate(x, spec, None, seeds).clamp(0, 1) * 255).round() / 255
+        sigma = told_sigma(model, noise, eight_bit=True)
+        a = solve(model, y, spec, sigma=sigma, clipped=True)
+        b = solve(model, y.flip(-1), spec, sigma=sigma, clipped=True).flip(-1)
+        row("glow-deblur", f"8-bit files, noise σ = {noise:g}", a, b, x)
 
 
 if __name__ == "__main__":

@@ -525,12 +525,33 @@ def test_the_flip_ensemble_averages_a_denoiser_s_two_mirrored_restorations_out_o
     assert len(every) == 3
     # an image and its mirror get mirrored results
     torch.testing.assert_close(solver(y.flip(-1), op), solver(y, op).flip(-1))
-    # in training, and for other tasks, one pass as before
+    # in training one pass as before
     assert torch.equal(solver.train()(y, op), plain)
     solver.eval()
+    # a Gaussian blur commutes with the mirror too; the centre box of an even width does not: one pass
+    one_pass = replace_config(solver, flip_ensemble=False)
     blur = Blur(1.0).double()
     yb = measure(x, blur, 0.0)
-    assert torch.equal(solver(yb, blur), replace_config(solver, flip_ensemble=False)(yb, blur))
+    torch.testing.assert_close(solver(yb, blur), (one_pass(yb, blur) + one_pass(yb.flip(-1), blur).flip(-1)) / 2)
+    box = Inpaint.centre(8, 8, 3).double()
+    yi = measure(x, box, 0.0)
+    assert torch.equal(solver(yi, box), one_pass(yi, box))
+
+
+@pytest.mark.parametrize("operator, symmetric", [
+    (Denoise(), True), (Blur(1.5), True), (Blur(2.0, kernel_size=None, boundary="periodic"), True),
+    (Inpaint.centre(8, 8, 3), False), (Inpaint.centre(8, 8, 4), True), (Inpaint.centre(9, 9, 3), True),
+])
+def test_an_operator_says_whether_it_commutes_with_the_mirror(operator, symmetric):
+    """mirror_symmetric (what the flip self-ensemble relies on) states A F = F A, F the left-right mirror."""
+    from flowrestore.operators.base import LastFoldOperator
+    from flowrestore.operators.censored import Censored
+
+    x = torch.rand(2, 3, *(operator.mask.shape[-2:] if isinstance(operator, Inpaint) else (8, 8)))
+    commutes = torch.allclose(operator.A(x.flip(-1)), operator.A(x).flip(-1), atol=1e-6)
+    assert operator.mirror_symmetric == commutes == symmetric
+    assert Censored(operator, 0.1).mirror_symmetric == symmetric
+    assert LastFoldOperator(Denoise(), operator).mirror_symmetric == symmetric
 
 
 def replace_config(solver, **changes):

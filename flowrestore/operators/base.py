@@ -58,6 +58,12 @@ class LinearOperator(nn.Module):
         """The blur's sigma_b for a blur operator (what a blur-conditioned solver reads); else None."""
         return None
 
+    @property
+    def mirror_symmetric(self) -> bool:
+        """Whether A commutes with mirroring left to right, so that the mirror of a measurement is the
+        measurement of the mirrored image (what a flip self-ensemble needs); False unless known."""
+        return False
+
     @torch.no_grad()
     def adjointness_gap(self, shape: tuple[int, ...], dtype=torch.float64, seed: int = 0) -> float:
         """|<Ax, y> - <x, A^T y>| / |<Ax, y>| for random x, y: zero up to rounding."""
@@ -90,3 +96,7 @@ class LastFoldOperator(LinearOperator):
 
     def at_fold(self, fold: int, folds: int) -> LinearOperator:
         return self.last if fold == folds - 1 else self.first
+
+    @property
+    def mirror_symmetric(self) -> bool:
+        return self.first.mirror_symmetric and self.last.mirror_symmetric

@@ -55,6 +55,10 @@ class Blur(LinearOperator):
     def blur_sigma(self) -> float:
         return self.sigma
 
+    @property
+    def mirror_symmetric(self) -> bool:
+        return True  # a centred Gaussian kernel is its own mirror, and both boundaries are symmetric
+
     def factors(self, height: int, width: int) -> tuple[Tensor, Tensor]:
         """The 1-D blurs along H and W (the Gaussian is separable): A x = F_h x F_w^T per channel,
         with the same boundary (and, when periodic, the same cropping to the grid) as A."""

@@ -57,6 +57,10 @@ class Censored(LinearOperator):
     def blur_sigma(self) -> float | None:
         return self.inner.blur_sigma
 
+    @property
+    def mirror_symmetric(self) -> bool:
+        return self.inner.mirror_symmetric  # clipping acts per pixel
+
     def factors(self, height: int, width: int) -> tuple[Tensor, Tensor] | None:
         return self.inner.factors(height, width)
 

@@ -13,3 +13,7 @@ class Denoise(LinearOperator):
 
     def A_adjoint(self, y: Tensor) -> Tensor:
         return y
+
+    @property
+    def mirror_symmetric(self) -> bool:
+        return True

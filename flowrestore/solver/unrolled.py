@@ -63,8 +63,9 @@ class SolverConfig:
     # is the linear MMSE combination of two estimates with independent errors.
     blend_error: float = 0.0
     blend_power: float = 2.0
-    # Denoising at inference: the mean of the restorations of y and of y mirrored left to right (mirrored back), a
-    # self-ensemble over the flip the training faces were augmented with (docs/method.md, extension; twice the time).
+    # At inference, for an operator that commutes with mirroring (denoising, Gaussian deblurring): the mean of the
+    # restorations of y and of y mirrored left to right (mirrored back), a self-ensemble over the flip the training
+    # faces were augmented with (docs/method.md, extension; twice the time).
     flip_ensemble: bool = False
 
     def __post_init__(self) -> None:
@@ -248,10 +249,11 @@ class UnrolledSolver(nn.Module):
     def forward(self, y: Tensor, operator: LinearOperator, return_all: bool = False, sigma=None):
         """x_hat from y; `sigma` (a number or one per image) is the noise level, used by
         noise-conditioned solvers and ignored by the others (a blur-conditioned one reads sigma_b
-        from `operator`). With `flip_ensemble`, a denoiser out of training returns the mean of its
-        restorations of y and of y mirrored (mirrored back); every estimate of `return_all` likewise."""
+        from `operator`). With `flip_ensemble`, out of training and for an operator that commutes with
+        mirroring, it returns the mean of its restorations of y and of y mirrored (mirrored back); every
+        estimate of `return_all` likewise."""
         out = self._unroll(y, operator, sigma)
-        if self.config.flip_ensemble and not self.training and operator.name == "denoise":
+        if self.config.flip_ensemble and not self.training and operator.mirror_symmetric:
             mirrored = self._unroll(y.flip(-1), operator, sigma)  # per-image sigma: a mirror keeps the noise
             out = [(a + b.flip(-1)) / 2 for a, b in zip(out, mirrored)]
         return out if return_all else out[-1]
