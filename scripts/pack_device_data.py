@@ -11,19 +11,13 @@ in name order) when the whole set does not. Prints how many faces it packed and 
 from __future__ import annotations
 
 import argparse
-import subprocess
 import tarfile
 from pathlib import Path
 
+from flowrestore.shipping.tree_size import tracked_bytes
+
 CARRY_LIMIT = 64 * 2**20
 MARGIN = 2**20  # room for files the tree gains before the next window
-
-
-def tree_bytes(repo: Path) -> int:
-    """Bytes of the files a device call copies besides the carried paths."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=repo,
-                            check=True, capture_output=True).stdout.split(b"\0")
-    return sum((repo / name.decode()).stat().st_size for name in listed if name and (repo / name.decode()).is_file())
 
 
 def thin(files: list[Path], keep: int) -> list[Path]:
@@ -51,7 +45,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=repo / ".gpu" / "celeba64.tar.gz")
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    budget = CARRY_LIMIT - MARGIN - tree_bytes(repo)
+    budget = CARRY_LIMIT - MARGIN - tracked_bytes(repo, untracked=True)
     everything = sorted(p for p in (args.data / "train").iterdir() if p.is_file())
     train = everything
     size = pack(args.out, args.data, train)

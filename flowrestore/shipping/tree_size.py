@@ -15,12 +15,15 @@ from pathlib import Path
 SIZE_BUDGET = 30_000_000  # bytes of tracked files
 
 
-def tracked_bytes(root: Path) -> int:
-    """Bytes of the files git tracks in `root`. Where `root` is no git work tree (a device's copy of the
-    tree comes without .git), of every file in it but those of top-level dot-folders (.git, and the
-    carried data in .gpu), bytecode caches and egg-info: what a copy of the tracked files holds."""
+def tracked_bytes(root: Path, untracked: bool = False) -> int:
+    """Bytes of the files git tracks in `root`; with `untracked`, also of the untracked files git does not
+    ignore (what a device call copies besides its carried paths). Where `root` is no git work tree (a
+    device's copy of the tree comes without .git), of every file in it but those of top-level dot-folders
+    (.git, and the carried data in .gpu), bytecode caches and egg-info: what a copy of the tracked files holds."""
+    extra = ["--others", "--exclude-standard"] if untracked else []
     try:
-        listed = subprocess.run(["git", "ls-files", "-z"], cwd=root, check=True, capture_output=True).stdout
+        listed = subprocess.run(["git", "ls-files", "-z", "--cached", *extra], cwd=root, check=True,
+                                capture_output=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and _copied(p.relative_to(root)))
     paths = (root / name.decode() for name in listed.split(b"\0") if name)
