@@ -16,6 +16,12 @@ def _seed():
     torch.manual_seed(0)
 
 
+def pytest_collection_modifyitems(items):
+    # The tests marked slow (the shipped checkpoints' full benchmarks) take most of the suite's time:
+    # they run first, so that with one process per core (pytest-xdist) the short tests fill the others.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def pytest_configure(config):
     # Tiny tensors gain nothing from intra-op threads, and spinning threads on a busy
     # 2-core machine make every small convolution slow.

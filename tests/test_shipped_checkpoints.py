@@ -8,6 +8,7 @@ from flowrestore.benchmark.report import summarize
 from flowrestore.checkpoints import list_checkpoints, resolve
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["glow-denoise", "glow-denoise-aware", "glow-inpaint", "glow-deblur"])
 def test_benchmark_reproduces_the_registry_psnr(name):
     entry = {e.name: e for e in list_checkpoints()}[name]
