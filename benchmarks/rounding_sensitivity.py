@@ -22,14 +22,14 @@ import torch
 from flowrestore.benchmark.datasets import load_images
 from flowrestore.checkpoints import load, load_registry
 from flowrestore.operators import TaskSpec
-from flowrestore.quantization import dequantize, quantize
+from flowrestore.quantization import dequantize, output_convolution, quantize
 from flowrestore.shipping.storage import AGREEMENT_DB, agreement
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _last(name: str, t: torch.Tensor) -> bool:
-    return name.endswith(".conv.weight")  # the zero-initialised output convolution of a coupling network
+    return output_convolution(name)  # the zero-initialised output convolution of a coupling network
 
 
 def _first(name: str, t: torch.Tensor) -> bool:

@@ -12,9 +12,15 @@ scale, which is exact. Everything else stays as it is given: ActNorm, biases, st
 shrinkages, and the invertible 1x1 convolutions' LU factors, which are few and sensitive (rounding
 them per row cost 0.13 dB on deblurring; benchmarks/weight_storage.py). The flows stay exactly
 invertible either way: quantization changes which function a layer computes, not its structure.
+
+`floating` names kernels to leave as they are: `output_convolution` selects the coupling networks'
+zero-initialised last convolutions, the group whose rounding a denoiser tolerated least
+(benchmarks/rounding_sensitivity.py); a file may keep those in fp16 and the rest as int8.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 
@@ -26,15 +32,24 @@ def is_scale(name: str) -> bool:
     return name.endswith(SCALE_SUFFIX)
 
 
-def quantize(tensors: dict[str, torch.Tensor], min_elements: int = MIN_ELEMENTS) -> dict[str, torch.Tensor]:
+def output_convolution(name: str) -> bool:
+    """Whether `name` is the kernel of a coupling network's last, zero-initialised convolution
+    (flowrestore.flow.layers.ZeroConv2d, held as `.conv`)."""
+    return name.endswith(".conv.weight")
+
+
+def quantize(tensors: dict[str, torch.Tensor], min_elements: int = MIN_ELEMENTS,
+             floating: Callable[[str], bool] | None = None) -> dict[str, torch.Tensor]:
     """The same tensors with every convolution kernel of at least `min_elements` entries as int8
-    plus its per-channel fp32 scale, and whole-numbered floating tensors as int8."""
+    plus its per-channel fp32 scale, except those `floating` names, and whole-numbered floating
+    tensors as int8."""
     out = {}
     for name, t in tensors.items():
         if t.is_floating_point() and _small_whole(t):
             out[name] = t.to(torch.int8)
             continue
-        if not (t.is_floating_point() and t.dim() == 4 and t.numel() >= min_elements):
+        kernel = t.is_floating_point() and t.dim() == 4 and t.numel() >= min_elements
+        if not kernel or (floating is not None and floating(name)):
             out[name] = t
             continue
         w = t.detach().float()

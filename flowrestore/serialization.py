@@ -22,7 +22,7 @@ from flowrestore.errors import CheckpointError  # noqa: F401  (also imported fro
 from flowrestore.files import atomic_write  # noqa: F401  (also imported from here)
 from flowrestore.flow.glow import Glow, GlowConfig
 from flowrestore.metadata import MetadataError, check_shapes, check_task, model_config
-from flowrestore.quantization import dequantize, is_scale, quantize, stored_shapes
+from flowrestore.quantization import dequantize, is_scale, output_convolution, quantize, stored_shapes
 from flowrestore.solver.unrolled import SolverConfig, UnrolledSolver
 
 FORMAT = 1
@@ -53,16 +53,18 @@ def model_kind(model: nn.Module) -> str:
     raise TypeError(f"cannot save a {type(model).__name__}")
 
 
-def save_model(path: Path, model: nn.Module, extra: dict | None = None, dtype: torch.dtype | None = None) -> None:
+def save_model(path: Path, model: nn.Module, extra: dict | None = None, dtype: torch.dtype | None = None,
+               float16_outputs: bool = False) -> None:
     """Write `model` and its configuration (plus `extra` metadata) to a safetensors file.
 
     `dtype`: None keeps the model's, torch.float16 halves every floating tensor, torch.int8 stores
-    the convolution kernels as int8 with per-channel scales and the rest as fp16."""
+    the convolution kernels as int8 with per-channel scales and the rest as fp16; with
+    `float16_outputs` the coupling networks' output convolutions stay fp16 too (storage "int8+float16")."""
     meta = {"format": FORMAT, "kind": model_kind(model), "config": model.config.to_dict(), **(extra or {})}
     if dtype == torch.int8:
-        tensors = quantize(_state_tensors(model, torch.float32))
+        tensors = quantize(_state_tensors(model, torch.float32), floating=output_convolution if float16_outputs else None)
         tensors = {k: v.half() if v.dtype == torch.float32 and not is_scale(k) else v for k, v in tensors.items()}
-        meta["storage"] = "int8"
+        meta["storage"] = "int8+float16" if float16_outputs else "int8"
     else:
         tensors = _state_tensors(model, dtype)
         if dtype == torch.float16:

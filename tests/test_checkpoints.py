@@ -48,7 +48,7 @@ def test_bundled_weights_are_stored_as_shipped():
     from flowrestore.serialization import read_metadata
 
     files = [checkpoints.PACKAGE_DIR / e.file for e in load_registry().values()]
-    assert all(read_metadata(f).get("storage") in ("int8", "float16") for f in files)
+    assert all(read_metadata(f).get("storage") in ("int8", "int8+float16", "float16") for f in files)
 
 
 def test_shipped_tasks_are_valid_task_specs():

@@ -6,7 +6,7 @@ from safetensors.torch import load_file, save_file
 
 from flowrestore.errors import CheckpointError
 from flowrestore.flow import Glow, GlowConfig
-from flowrestore.quantization import SCALE_SUFFIX, dequantize, quantize
+from flowrestore.quantization import SCALE_SUFFIX, dequantize, output_convolution, quantize
 from flowrestore.serialization import load_model, save_model
 
 WIDE_GLOW = GlowConfig(channels=3, levels=2, depth=2, hidden=32)  # coupling kernels of 1,728+ entries
@@ -73,6 +73,32 @@ def test_int8_file_is_smaller_loads_strictly_and_stays_invertible(tmp_path):
     for zi, ref in zip(z, ref_z):  # and close to the unrounded model
         assert (zi - ref).abs().max() < 0.05 * ref.abs().max()
     assert torch.allclose(logdet, ref_logdet, rtol=1e-3)  # log-determinants live in kept tensors
+
+
+def test_a_file_with_float16_output_convolutions_keeps_exactly_those_and_reads_back(tmp_path):
+    x = torch.rand(4, 3, 16, 16)
+    glow = _trained_like_glow(x)
+    full, mixed, half = (tmp_path / f"{n}.safetensors" for n in ("int8", "mixed", "half"))
+    save_model(full, glow, dtype=torch.int8)
+    save_model(mixed, glow, dtype=torch.int8, float16_outputs=True)
+    save_model(half, glow, dtype=torch.float16)
+    assert full.stat().st_size < mixed.stat().st_size < half.stat().st_size
+    stored = load_file(str(mixed))
+    outputs = [k for k in stored if output_convolution(k)]
+    assert len(outputs) == 4  # one per coupling: 2 levels x depth 2
+    state = glow.state_dict()
+    for name in outputs:  # the output convolutions in fp16, as they are
+        assert stored[name].dtype == torch.float16 and name + SCALE_SUFFIX not in stored
+        assert torch.equal(stored[name], state[name].half())
+    rounded = [k[: -len(SCALE_SUFFIX)] for k in stored if k.endswith(SCALE_SUFFIX)]
+    assert rounded and all(stored[k].dtype == torch.int8 and not output_convolution(k) for k in rounded)
+    assert set(rounded) == {k[: -len(SCALE_SUFFIX)] for k in load_file(str(full)) if k.endswith(SCALE_SUFFIX)} - set(outputs)
+    loaded = load_model(mixed)
+    assert loaded.metadata["storage"] == "int8+float16"
+    with torch.no_grad():
+        z, _ = loaded.model.eval()(x)
+        assert torch.allclose(loaded.model.decode(z), x, atol=1e-4)
+        assert torch.equal(loaded.model.state_dict()[outputs[0]], state[outputs[0]].half().float())
 
 
 def test_a_file_with_a_stray_scale_is_a_checkpoint_error(tmp_path):

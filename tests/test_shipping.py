@@ -316,6 +316,44 @@ def test_a_task_model_falls_back_to_fp16_when_int8_changes_its_restorations(tmp_
     assert read_metadata(out)["storage"] == stored
 
 
+def test_int8_that_changes_the_restorations_is_tried_with_float16_output_convolutions_first(tmp_path, monkeypatch):
+    """The export measures each storage it tries by the agreement of its restorations with the exact
+    model's, and keeps the first that agrees: int8, then int8 with fp16 output convolutions, then fp16."""
+    import torch
+
+    from flowrestore.flow import Glow, GlowConfig
+    from flowrestore.operators import TaskSpec
+    from flowrestore.quantization import output_convolution
+    from flowrestore.serialization import load_model, read_metadata, save_model
+    from flowrestore.shipping import storage
+    from flowrestore.solver import SolverConfig, UnrolledSolver
+
+    tried = []
+
+    def agreement(exact, rounded, task, images):  # as measured: the mixed file agrees, plain int8 does not
+        kept = all(rounded.state_dict()[k].equal(v.half().float())
+                   for k, v in exact.state_dict().items() if output_convolution(k))
+        tried.append(kept)
+        return 50.0 if kept else 40.0
+
+    monkeypatch.setattr(storage, "AGREEMENT_DB", 45.0)
+    monkeypatch.setattr(storage, "agreement", agreement)
+    prior = Glow(GlowConfig(channels=3, levels=2, depth=2, hidden=32))  # kernels large enough to be rounded
+    prior(torch.rand(4, 3, 8, 8))
+    solver = UnrolledSolver.from_prior(prior, SolverConfig(folds=2))
+    with torch.no_grad():  # trained-looking output convolutions (they start at zero, which rounds exactly)
+        for p in solver.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    source = tmp_path / "fit.safetensors"
+    save_model(source, solver, extra={"task": TaskSpec.default("denoise").to_dict()})
+    write_images(tmp_path / "val", 2, seed=1)
+    out = tmp_path / "out.safetensors"
+    assert storage.save_shipped(out, load_model(source), {"task": read_metadata(source)["task"]},
+                                tmp_path / "val") == "int8+float16"
+    assert tried == [False, True]
+    assert read_metadata(out)["storage"] == "int8+float16"
+
+
 def test_agreement_is_infinite_for_the_same_model_and_finite_for_a_changed_one(tmp_path):
     import torch
 
