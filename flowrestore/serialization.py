@@ -62,7 +62,8 @@ def save_model(path: Path, model: nn.Module, extra: dict | None = None, dtype: t
     `float16_outputs` the coupling networks' output convolutions stay fp16 too (storage "int8+float16")."""
     meta = {"format": FORMAT, "kind": model_kind(model), "config": model.config.to_dict(), **(extra or {})}
     if dtype == torch.int8:
-        tensors = quantize(_state_tensors(model, torch.float32), floating=output_convolution if float16_outputs else None)
+        floating = output_convolution if float16_outputs else None
+        tensors = quantize(_state_tensors(model, torch.float32), floating=floating)
         tensors = {k: v.half() if v.dtype == torch.float32 and not is_scale(k) else v for k, v in tensors.items()}
         meta["storage"] = "int8+float16" if float16_outputs else "int8"
     else:

@@ -92,7 +92,8 @@ def test_a_file_with_float16_output_convolutions_keeps_exactly_those_and_reads_b
         assert torch.equal(stored[name], state[name].half())
     rounded = [k[: -len(SCALE_SUFFIX)] for k in stored if k.endswith(SCALE_SUFFIX)]
     assert rounded and all(stored[k].dtype == torch.int8 and not output_convolution(k) for k in rounded)
-    assert set(rounded) == {k[: -len(SCALE_SUFFIX)] for k in load_file(str(full)) if k.endswith(SCALE_SUFFIX)} - set(outputs)
+    every = {k[: -len(SCALE_SUFFIX)] for k in load_file(str(full)) if k.endswith(SCALE_SUFFIX)}
+    assert set(rounded) == every - set(outputs)
     loaded = load_model(mixed)
     assert loaded.metadata["storage"] == "int8+float16"
     with torch.no_grad():
