@@ -43,8 +43,8 @@ def test_shipped_registry_lists_the_defaults_and_the_noise_aware_denoiser_withou
 
 
 def test_bundled_weights_are_stored_as_shipped():
-    """int8 kernels or fp16, as flowrestore.shipping.storage chooses; the size budget is the whole tree's, 30 MB
-    (tests/test_shipped_checkpoints.py: the weights are 20.9 MB of it since both denoisers went fp16)."""
+    """int8 kernels, int8 with fp16 output convolutions, or fp16, as flowrestore.shipping.storage chooses; the
+    size budget is the whole tree's, 30 MB (tests/test_shipped_checkpoints.py)."""
     from flowrestore.serialization import read_metadata
 
     files = [checkpoints.PACKAGE_DIR / e.file for e in load_registry().values()]
