@@ -345,3 +345,27 @@ def test_a_run_writes_metrics_csv_one_row_per_evaluation_across_resume(folders, 
     assert [int(r["step"]) for r in rows] == [4, 8, 12, 16]
     assert all(r["monitor"] == "val_bpd" and float(r["value"]) > 0 and float(r["train_loss"]) > 0 for r in rows)
     assert all(float(r["images_per_s"]) > 0 and r["lr"] for r in rows)
+
+
+def test_a_wiener_started_denoiser_fits_its_spectrum_on_the_training_images_and_keeps_it(folders, tmp_path):
+    from flowrestore.solver.wiener import fit_spectrum
+    from flowrestore.training import data
+
+    prior = pretrain(_pretrain_config(folders, tmp_path / "prior", steps=1))
+    train, val = folders
+    common = dict(train_dir=train, val_dir=val, task=TaskSpec.default("denoise"), prior=prior.best_path, folds=2,
+                  image_size=16, lr=1e-3, device="cpu", initial_guess="wiener")
+    first = finetune(FinetuneConfig(**common, out_dir=tmp_path / "a", loop=LoopConfig(batch_size=8, max_steps=2)))
+    model = load_model(first.best_path).model
+    mean, table = fit_spectrum(data.to_unit(data.load_folder(train, 16, 3)))
+    assert model.config.initial_guess == "wiener"
+    assert model.config.wiener_mean == pytest.approx(mean) and len(model.config.wiener_spectrum) == len(table)
+    assert model.config.wiener_spectrum[3] == pytest.approx(table[3], rel=1e-4)
+    # continuing the file keeps the prior it was trained with, even on other training images
+    other = tmp_path / "other"
+    write_images(other, 12, size=16, seed=5)
+    second = finetune(FinetuneConfig(**{**common, "train_dir": other}, init_from=first.best_path,
+                                     out_dir=tmp_path / "b", loop=LoopConfig(batch_size=8, max_steps=1)))
+    assert load_model(second.best_path).model.config.wiener_spectrum == model.config.wiener_spectrum
+    with pytest.raises(ValueError, match="Wiener initial guess is for denoising"):
+        FinetuneConfig(**{**common, "task": TaskSpec.default("deblur")})

@@ -80,8 +80,9 @@ def finetune(
         float, typer.Option(min=0.0, max=1.0, help="Share of training measurements clipped and rounded to 8 bits.")
     ] = 0.0,
     initial_guess: Annotated[
-        str, typer.Option(metavar="[prior|ridge]", help="Where the folds start: prior, the prior's most likely "
-                          "image (the paper's), or ridge, a ridge inverse of the blur (deblurring; docs/method.md).")
+        str, typer.Option(metavar="[prior|ridge|wiener]", help="Where the folds start: prior, the prior's most "
+                          "likely image (the paper's); ridge, a ridge inverse of the blur (deblurring); or wiener, a "
+                          "stationary Gaussian prior's estimate fitted on --data (denoising; docs/method.md).")
     ] = "prior",
     ridge_balance: Annotated[float, typer.Option(parser=lo.positive, help="beta of the ridge initial guess.")] = 1e-3,
     batch_size: lo.BatchSize = 16,

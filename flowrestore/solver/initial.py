@@ -22,7 +22,7 @@ from torch import Tensor
 
 from flowrestore.operators.base import CENTRE, LinearOperator
 
-INITIAL_GUESSES = ("prior", "ridge")
+INITIAL_GUESSES = ("prior", "ridge", "wiener")  # wiener: flowrestore.solver.wiener
 
 
 _EIGEN: dict[str, tuple[Tensor, Tensor]] = {}  # F^T F's eigendecomposition by F's bytes: one per size and blur

@@ -11,7 +11,9 @@ gives the literal reading, where the network ends on the K-th data step.
 Initial guess: x0 = g_1(0), the first fold's flow at the latent origin (the pre-trained
 prior's most likely image before fine-tuning), held constant (no gradient flows into
 it); the baselines start from A^T y (`operator.back_project`). A deblurrer may start from
-a ridge inverse of y instead (`initial_guess="ridge"`, flowrestore.solver.initial; an extension).
+a ridge inverse of y instead (`initial_guess="ridge"`, flowrestore.solver.initial; an extension),
+and a denoiser from a stationary Gaussian prior's Wiener estimate (`initial_guess="wiener"`,
+flowrestore.solver.wiener; an extension).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from flowrestore.errors import UsageError
 from flowrestore.flow.glow import Glow, GlowConfig
 from flowrestore.operators.base import LinearOperator
 from flowrestore.solver.initial import INITIAL_GUESSES, NotSeparable, ridge
+from flowrestore.solver.wiener import wiener
 from flowrestore.solver.prox import FlowProx, Shrink, build_prox, prox_config_from_dict
 
 
@@ -51,9 +54,13 @@ class SolverConfig:
     blur_conditioned: bool = False  # ... on the blur operator's sigma_b instead (docs/method.md, extension)
     reference_blur: float = 5.0  # the sigma_b at which the conditioned parameters equal the plain ones
     level_shrinkage: bool = False  # one lambda per fold and latent level instead of per fold (docs/method.md, extension)
-    initial_guess: str = "prior"  # x^(0): "prior" g_1(0) (the paper's) or "ridge", a ridge inverse of y (deblurring)
+    # x^(0): "prior" g_1(0) (the paper's), "ridge", a ridge inverse of y (deblurring), or "wiener", a stationary
+    # Gaussian prior's MMSE estimate (denoising; flowrestore.solver.wiener)
+    initial_guess: str = "prior"
     ridge_balance: float = 1e-3  # beta of the ridge initial guess (flowrestore.solver.initial); a noise-conditioned
     # solver's beta follows sigma: ridge_balance * (sigma / reference_sigma)^2 (docs/method.md)
+    wiener_mean: tuple = ()  # the Wiener guess's prior (flowrestore.solver.wiener.fit_spectrum): its mean colour
+    wiener_spectrum: tuple = ()  # ... and its radial cross-spectrum table, fitted on the training faces
     storage_noise: bool = False  # the sigma it is told counts the measurement's rounding (float32 or an 8-bit file)
     # A noise-conditioned solver's mu_k and lambda_k follow max(sigma, sigma_floor): the bottom of the range it was
     # trained on, below which they extrapolate and the output breaks down (docs/method.md, extension).
@@ -79,6 +86,10 @@ class SolverConfig:
             raise UsageError(f"unknown initial guess {self.initial_guess!r}; choose one of {', '.join(INITIAL_GUESSES)}")
         if self.ridge_balance <= 0:
             raise UsageError(f"the ridge balance must be positive, got {self.ridge_balance}")
+        # read back from a checkpoint's JSON as lists: tuples, so that configs compare equal
+        object.__setattr__(self, "wiener_mean", tuple(float(v) for v in self.wiener_mean))
+        table = tuple(tuple(float(v) for v in row) for row in self.wiener_spectrum)
+        object.__setattr__(self, "wiener_spectrum", table)
         if self.noise_conditioned and self.blur_conditioned:
             raise UsageError("a solver is conditioned on the noise level or on the blur, not both")
         if self.storage_noise and not self.noise_conditioned:
@@ -201,7 +212,17 @@ class UnrolledSolver(nn.Module):
     def prox(self, fold: int) -> nn.Module:
         return self.proxes[0 if self.config.tied else fold]
 
-    def initial_guess(self, y: Tensor, operator: LinearOperator, log_ratio: Tensor | None = None) -> Tensor:
+    def initial_guess(self, y: Tensor, operator: LinearOperator, log_ratio: Tensor | None = None,
+                      sigma=None) -> Tensor:
+        """x^(0) for measurements y; `sigma`, the noise level the Wiener guess filters (None: the reference)."""
+        if self.config.initial_guess == "wiener":
+            if operator.name != "denoise":
+                raise UsageError(f"this model starts from a Wiener estimate of a noisy image; it cannot restore "
+                                 f"{operator.name}")
+            if not self.config.wiener_spectrum:
+                raise UsageError("this model's Wiener initial guess has no fitted spectrum (fit_spectrum)")
+            levels = self.noise_levels(self.config.reference_sigma if sigma is None else sigma, y.shape[0], y)
+            return wiener(y, self.config.wiener_mean, self.config.wiener_spectrum, levels.detach())
         if self.config.initial_guess == "ridge":
             balance = self.config.ridge_balance
             if self.config.noise_conditioned and log_ratio is not None:  # beta ~ sigma^2, as Tikhonov's rule has it
@@ -261,7 +282,7 @@ class UnrolledSolver(nn.Module):
     def _unroll(self, y: Tensor, operator: LinearOperator, sigma) -> list[Tensor]:
         """The initial guess and each fold's estimate."""
         log_ratio = self.log_ratio(sigma, y.shape[0], y, operator)
-        x = self.initial_guess(y, operator, log_ratio)
+        x = self.initial_guess(y, operator, log_ratio, sigma)
         estimates = [x]
         for fold in range(self.config.folds):
             x = self.prox_step(self._data_step_for_training(x, y, operator, fold, log_ratio), fold, log_ratio)

@@ -16,6 +16,7 @@ from flowrestore.operators.measurement import STORAGE_SIGMA, measure_each, quant
 from flowrestore.serialization import CheckpointError, load_model
 from flowrestore.solver.prox import ResNetConfig, UNetConfig
 from flowrestore.solver.unrolled import SolverConfig, UnrolledSolver
+from flowrestore.solver.wiener import fit_spectrum
 from flowrestore.tasks import TaskSpec
 from flowrestore.training import data
 from flowrestore.training.distributed import Context
@@ -26,6 +27,7 @@ from flowrestore.training.objective import ImageObjective, StageConfig, check_im
 # every fold but the last off from the output; 0.5 averages estimate and measurement.
 INITIAL_STEP_SIZE = {"denoise": 0.5, "inpaint": 1.0, "deblur": 1.0}
 TRAINABLE = ("all", "fold-parameters", "slopes")
+SPECTRUM_IMAGES = 4096  # training images the Wiener initial guess's spectrum is fitted on (the first, in file order)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,7 +54,8 @@ class FinetuneConfig(StageConfig):
     # deblurring, half the images noise-free and half at log-uniform sigma, the model told the storage's rounding too
     blur_range: tuple[float, float] | None = None  # train one blur-conditioned deblurrer on log sigma_b ~ U(log range)
     blur_noise: float = 0.0  # deblurring: noise sigma ~ U(0, blur_noise) per training image, not told to the model
-    initial_guess: str = "prior"  # "prior" (the paper's g_1(0)) or "ridge" (deblurring: a ridge inverse of y)
+    initial_guess: str = "prior"  # "prior" (the paper's g_1(0)), "ridge" (deblurring: a ridge inverse of y) or
+    # "wiener" (denoising: a stationary Gaussian prior's estimate, its spectrum fitted on the training images)
     ridge_balance: float = 1e-3
     trainable: str = "all"  # "all", "fold-parameters" (mu, lambda and slopes), "slopes" (only the sigma slopes)
     box_jitter: int = 0  # inpainting: half the training boxes shifted by up to this many pixels each way
@@ -78,6 +81,8 @@ class FinetuneConfig(StageConfig):
                 raise UsageError("blur conditioning is built for the GLOW prox, without sigma_range")
         if self.initial_guess == "ridge" and self.task.task != "deblur":
             raise UsageError(f"the ridge initial guess is for deblurring, not {self.task.task}")
+        if self.initial_guess == "wiener" and self.task.task != "denoise":
+            raise UsageError(f"the Wiener initial guess is for denoising, not {self.task.task}")
         if not 0 <= self.blur_noise <= 0.1 or (self.blur_noise and self.task.task != "deblur"):
             raise UsageError(f"blur_noise is a noise level in [0, 0.1] for deblurring, got {self.blur_noise}")
         if self.shared_prox and (self.plug_and_play or self.prox != "glow"):
@@ -167,6 +172,7 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
                        reference_sigma=solver.config.reference_sigma, level_shrinkage=solver.config.level_shrinkage,
                        blur_conditioned=solver.config.blur_conditioned, reference_blur=solver.config.reference_blur,
                        initial_guess=solver.config.initial_guess, ridge_balance=solver.config.ridge_balance,
+                       wiener_mean=solver.config.wiener_mean, wiener_spectrum=solver.config.wiener_spectrum,
                        storage_noise=solver.config.storage_noise, sigma_floor=solver.config.sigma_floor,
                        blend_error=solver.config.blend_error, blend_power=solver.config.blend_power,
                        flip_ensemble=solver.config.flip_ensemble)
@@ -186,6 +192,9 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
                 solver.config = replace(solver.config, blend_error=start.config.blend_error,
                                         blend_power=start.config.blend_power)
             solver.config = replace(solver.config, flip_ensemble=start.config.flip_ensemble)  # an inference setting
+            if solver.config.initial_guess == "wiener" and start.config.wiener_spectrum:  # the prior it trained with
+                solver.config = replace(solver.config, wiener_mean=start.config.wiener_mean,
+                                        wiener_spectrum=start.config.wiener_spectrum)
         else:
             for mine, theirs in zip(solver.proxes, start.proxes):
                 mine.load_state_dict(theirs.state_dict())  # e.g. a denoiser's prox for another task
@@ -202,6 +211,9 @@ class FinetuneObjective(ImageObjective):
         size = config.image_size
         self.operator = config.task.operator(size, size).to(ctx.device)
         self.model = build_solver(config).to(ctx.device)
+        if self.model.config.initial_guess == "wiener" and not self.model.config.wiener_spectrum:
+            mean, table = fit_spectrum(data.to_unit(self.train[:SPECTRUM_IMAGES]))
+            self.model.config = replace(self.model.config, wiener_mean=mean, wiener_spectrum=table)
         check_image_size(size, self.model.size_multiple)
         self.net = self.model
         scalars = [self.model.step_size_raw, self.model.shrinkage_raw]
