@@ -53,6 +53,10 @@ def model_kind(model: nn.Module) -> str:
     raise TypeError(f"cannot save a {type(model).__name__}")
 
 
+# The storages a file's metadata names ("storage"); a file without one holds its tensors as saved.
+INT8, INT8_FLOAT16_OUTPUTS, FLOAT16 = "int8", "int8+float16", "float16"
+
+
 def save_model(path: Path, model: nn.Module, extra: dict | None = None, dtype: torch.dtype | None = None,
                float16_outputs: bool = False) -> None:
     """Write `model` and its configuration (plus `extra` metadata) to a safetensors file.
@@ -65,11 +69,11 @@ def save_model(path: Path, model: nn.Module, extra: dict | None = None, dtype: t
         floating = output_convolution if float16_outputs else None
         tensors = quantize(_state_tensors(model, torch.float32), floating=floating)
         tensors = {k: v.half() if v.dtype == torch.float32 and not is_scale(k) else v for k, v in tensors.items()}
-        meta["storage"] = "int8+float16" if float16_outputs else "int8"
+        meta["storage"] = INT8_FLOAT16_OUTPUTS if float16_outputs else INT8
     else:
         tensors = _state_tensors(model, dtype)
         if dtype == torch.float16:
-            meta["storage"] = "float16"
+            meta["storage"] = FLOAT16
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"flowrestore": json.dumps(meta)}))
 
 

@@ -330,14 +330,14 @@ def test_int8_that_changes_the_restorations_is_tried_with_float16_output_convolu
 
     tried = []
 
-    def agreement(exact, rounded, task, images):  # as measured: the mixed file agrees, plain int8 does not
+    def agreement_with(reference, rounded, task, images, sigma):  # as measured: the mixed file agrees, int8 not
         kept = all(rounded.state_dict()[k].equal(v.half().float())
-                   for k, v in exact.state_dict().items() if output_convolution(k))
+                   for k, v in solver.state_dict().items() if output_convolution(k))
         tried.append(kept)
         return 50.0 if kept else 40.0
 
     monkeypatch.setattr(storage, "AGREEMENT_DB", 45.0)
-    monkeypatch.setattr(storage, "agreement", agreement)
+    monkeypatch.setattr(storage, "agreement_with", agreement_with)
     prior = Glow(GlowConfig(channels=3, levels=2, depth=2, hidden=32))  # kernels large enough to be rounded
     prior(torch.rand(4, 3, 8, 8))
     solver = UnrolledSolver.from_prior(prior, SolverConfig(folds=2))
