@@ -282,11 +282,11 @@ class Strict:
 
 
 @pytest.mark.parametrize("model", ["denoise", "denoise, memory saving", "noise-aware denoise", "jittered inpaint",
-                                   "noise-aware deblur", "prior"])
+                                   "noise-aware deblur", "noise-aware denoise, Wiener start", "prior"])
 def test_the_recorded_steps_read_nothing_on_the_host(tmp_path, monkeypatch, model):
     """What a CUDA graph cannot record: a value read on the host mid-step. The pipeline records these
     models' steps on GPUs. (Copies between host and device cannot be seen on a CPU: the ridge's blur
-    factors, the one such copy, are cached on the operator by the warm-up.)"""
+    factors and the Wiener guess's spectrum, the only such copies, are cached by the warm-up.)"""
     from helpers import TINY_GLOW, write_images
 
     from flowrestore.training import PretrainConfig
@@ -310,6 +310,8 @@ def test_the_recorded_steps_read_nothing_on_the_host(tmp_path, monkeypatch, mode
         options = {"noise-aware denoise": {"sigma_range": (0.02, 0.3)}, "denoise, memory saving": {},
                    "noise-aware deblur": {"sigma_range": (0.002, 0.02), "initial_guess": "ridge",
                                           "eight_bit_fraction": 0.5},
+                   "noise-aware denoise, Wiener start": {"sigma_range": (0.02, 0.3), "initial_guess": "wiener",
+                                                         "eight_bit_fraction": 0.5},
                    "jittered inpaint": {"box_jitter": 3}, "denoise": {"eight_bit_fraction": 0.5}}[model]
         objective = FinetuneObjective(FinetuneConfig(train_dir=train, task=task, prior=prior, folds=2, image_size=16,
                                                      device="cpu", memory_saving="memory saving" in model, loop=loop,

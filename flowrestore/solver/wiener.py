@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 BINS = 24
+_GRIDS: dict[tuple, tuple[Tensor, Tensor]] = {}  # (S on the grid, the mean colour) by table, mean, grid and device
 
 
 def _triangle(channels: int) -> tuple[Tensor, Tensor]:
@@ -71,6 +72,19 @@ def spectrum_on_grid(table: tuple[tuple[float, ...], ...], height: int, width: i
     return s.reshape(height, width, channels, channels)
 
 
+def _on_device(mean: tuple[float, ...], table: tuple[tuple[float, ...], ...], height: int, width: int,
+               device: torch.device) -> tuple[Tensor, Tensor]:
+    """S on the grid and the mean colour as tensors on `device`, cached: repeated calls (training steps, a
+    step recorded as a CUDA graph) copy nothing from the host."""
+    key = (mean, table, height, width, str(device))
+    if key not in _GRIDS:
+        if len(_GRIDS) >= 32:
+            _GRIDS.clear()
+        c = torch.tensor(mean, dtype=torch.float64, device=device)[None, :, None, None]
+        _GRIDS[key] = (spectrum_on_grid(table, height, width, device), c)
+    return _GRIDS[key]
+
+
 @torch.no_grad()
 def wiener(y: Tensor, mean: tuple[float, ...], table: tuple[tuple[float, ...], ...], sigma: Tensor) -> Tensor:
     """x^(0) above for noisy images y (B, C, H, W) in [0, 1] units with noise levels sigma (B,), in y's
@@ -78,11 +92,11 @@ def wiener(y: Tensor, mean: tuple[float, ...], table: tuple[tuple[float, ...], .
     b, channels, height, width = y.shape
     if len(mean) != channels:
         raise ValueError(f"the Wiener prior has {len(mean)} channels, the image {channels}")
-    s = spectrum_on_grid(table, height, width, y.device)  # (H, W, C, C)
-    c = torch.tensor(mean, dtype=torch.float64, device=y.device)[None, :, None, None]
+    s, c = _on_device(mean, table, height, width, y.device)  # (H, W, C, C), (1, C, 1, 1)
     eye = torch.eye(channels, dtype=torch.float64, device=y.device)
     var = sigma.to(device=y.device, dtype=torch.float64).reshape(-1, 1, 1, 1, 1) ** 2
-    gain = torch.linalg.solve(s[None] + var * eye, s[None].expand(b, -1, -1, -1, -1))  # (S + v I)^-1 S
+    # (S + v I)^-1 S, without the host sync of linalg.solve's error check
+    gain = torch.linalg.solve_ex(s[None] + var * eye, s[None].expand(b, -1, -1, -1, -1))[0]
     gain = gain.transpose(-1, -2)  # S (S + v I)^-1, both symmetric
     spectrum = torch.fft.fft2(y.to(torch.float64) - c)  # (B, C, H, W)
     filtered = torch.einsum("bhwcd,bdhw->bchw", gain.to(spectrum.dtype), spectrum)
