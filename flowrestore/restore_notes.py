@@ -10,8 +10,8 @@ from flowrestore.solving import counts_storage, noise_conditioned, sigma_floor
 
 NOISE_AWARE = "glow-denoise-aware"  # the registry's noise-conditioned denoiser
 # Beyond this distance from a fixed denoiser's level, the noise-aware model restores better (test sweep,
-# docs/results/denoise-sweep.md: against the default of 2026-11-27, both with the flip ensemble, +0.47 dB at
-# 0.15 and +0.46 at 0.30, up to +6.6 dB at 0.05).
+# docs/results/denoise-sweep.md: the noise-aware 56011143... against the default 8dffa656..., both with the
+# flip ensemble, +0.65 dB at 0.15, +0.09 at 0.25 and +0.69 at 0.30, up to +8.0 dB at 0.05).
 FAR_FROM_TRAINED = 0.04
 
 if TYPE_CHECKING:

@@ -8,8 +8,9 @@ of the spatial frequency (in cycles per pixel), fitted on training faces (`fit_s
 
 per frequency f (a C x C matrix, C the channels). The spectrum is a table of radii and the upper
 triangle of S, so it holds for any image size: `spectrum_on_grid` interpolates it linearly in the
-radius. sigma = 0 gives y itself; a very large sigma gives the mean colour. On 200 celeba64/val faces
-it restores sigma = 0.2 to 24.0 dB from 15.1 (docs/results/denoise-initial-guess.md).
+radius. sigma = 0 gives y itself; a very large sigma gives the mean colour. On the 486 celeba64/val
+faces it takes sigma = 0.2 from 15.1 to 23.9 dB (benchmarks/wiener_start.py,
+docs/results/denoise-initial-guess.md).
 """
 
 from __future__ import annotations
