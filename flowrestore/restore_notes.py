@@ -81,9 +81,10 @@ def sigma_notes(loaded, name: str, spec: TaskSpec, sigma: float | None, degrade:
             return [f"warning: {name} was trained for noise sigma {low:g} to {high:g}; {sigma:g} is outside"]
         return []
     trained = (loaded.metadata.get("task") or {}).get("noise_sigma")
+    if sigma is None or trained is None:
+        return []
     # With --degrade, --sigma is the noise added: worth a word once the noise-aware model would do better.
-    if sigma is not None and trained is not None and (far_from_trained(sigma, trained) if degrade
-                                                      else abs(sigma - trained) > 1e-9):
+    if far_from_trained(sigma, trained) if degrade else abs(sigma - trained) > 1e-9:
         return [f"note: {name} restores at the one noise level it was trained for (sigma {trained:g}); "
                 f"--checkpoint {NOISE_AWARE} follows --sigma"]
     return []
