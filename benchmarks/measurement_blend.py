@@ -6,9 +6,10 @@ The denoiser restores 8-bit clipped measurements at each --levels sigma (0: a cl
 max(sigma, its sigma_floor or else the bottom of its trained range), with its own blend switched off.
 Its output x_hat is then blended with the measurement, x_hat + w (y - x_hat), for w = 1 / (1 + (sigma / eps)^p)
 over a grid of eps and p (p = 2: the linear MMSE weight eps^2 / (eps^2 + sigma^2)), and, as an oracle, for
-the best single w per level.
-Prints mean PSNR (dB) per level as a Markdown table and the (eps, p) with the best mean over --fit-levels
-(the denoising sweep's levels): SolverConfig.blend_error and blend_power (docs/method.md, measurement blend).
+the best single w per level; for a model that starts from a Wiener estimate, also with that estimate in place
+of y. Prints mean PSNR (dB) per level as a Markdown table and the target and (eps, p) with the best mean over
+--fit-levels (the denoising sweep's levels): SolverConfig.blend_towards, blend_error and blend_power
+(docs/method.md, measurement blend).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from flowrestore.metrics import psnr_each
 from flowrestore.operators import Denoise, gaussian_noise, quantize_8bit
 from flowrestore.operators.censored import censored
 from flowrestore.serialization import load_model, with_config
+from flowrestore.solver.wiener import wiener
 
 ROOT = Path(__file__).resolve().parents[1]
 ORACLE_W = [i / 20 for i in range(21)]
@@ -36,7 +38,7 @@ def main() -> None:
     ap.add_argument("--levels", type=float, nargs="+", default=[0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.15, 0.2,
                                                                  0.25, 0.3])
     ap.add_argument("--fit-levels", type=float, nargs="+", default=[0.05, 0.1, 0.15, 0.2, 0.25, 0.3])
-    ap.add_argument("--eps", type=float, nargs="+", default=[round(0.002 * i, 3) for i in range(5, 26)])
+    ap.add_argument("--eps", type=float, nargs="+", default=[round(0.002 * i, 3) for i in range(5, 41)])
     ap.add_argument("--powers", type=float, nargs="+", default=[2, 2.5, 3, 4, 6])
     ap.add_argument("--checkpoint", default=str(ROOT / "flowrestore" / "weights" / "glow-denoise-aware.safetensors"))
     ap.add_argument("--write", type=Path, help="write the checkpoint with the fitted eps (and its sigma floor) here, "
@@ -48,6 +50,7 @@ def main() -> None:
     # SolverConfig.sigma_floor record the range in their metadata only)
     floor = model.config.sigma_floor or loaded.metadata["sigma_range"][0]
     model.config = replace(model.config, blend_error=0.0, sigma_floor=floor)
+    targets = ["measurement"] + (["wiener"] if model.config.initial_guess == "wiener" else [])
     x = load_images(args.data, limit=args.limit).images
     scores: dict[float, dict] = {}
     for level in sorted(set(args.levels) | set(args.fit_levels)):
@@ -57,32 +60,39 @@ def main() -> None:
         with torch.no_grad():
             x_hat = model(y, censored(Denoise(), sigma), sigma=sigma).clamp(0, 1)
         mean = lambda estimate: float(psnr_each(estimate.clamp(0, 1), x).mean())  # noqa: E731
+        other = {"measurement": y}
+        if "wiener" in targets:  # what the model starts from, for the sigma it was told
+            other["wiener"] = wiener(y, model.config.wiener_mean, model.config.wiener_spectrum, sigma)
         scores[level] = {
-            "y": mean(y), "model": mean(x_hat),
-            "eps": {(eps, p): mean(x_hat + 1 / (1 + (level / eps) ** p) * (y - x_hat))
-                    for eps in args.eps for p in args.powers},
-            "oracle": max((mean(x_hat + w * (y - x_hat)), w) for w in ORACLE_W),
+            "y": mean(y), "model": mean(x_hat), **({"wiener": mean(other["wiener"])} if "wiener" in other else {}),
+            "eps": {(t, eps, p): mean(x_hat + 1 / (1 + (level / eps) ** p) * (other[t] - x_hat))
+                    for t in targets for eps in args.eps for p in args.powers},
+            "oracle": {t: max((mean(x_hat + w * (other[t] - x_hat)), w) for w in ORACLE_W) for t in targets},
         }
     fit = {key: sum(scores[level]["eps"][key] for level in args.fit_levels) / len(args.fit_levels)
            for key in scores[args.fit_levels[0]]["eps"]}
-    best = max(fit, key=fit.get)
-    lmmse = max((key for key in fit if key[1] == 2), key=fit.get, default=None)  # p = 2 alone
+    best_of = {t: max((key for key in fit if key[0] == t), key=fit.get) for t in targets}
+    best = max(best_of.values(), key=fit.get)
     without = sum(scores[v]["model"] for v in args.fit_levels) / len(args.fit_levels)
     print(f"{len(x)} images of {args.data}; {Path(args.checkpoint).name} (sigma floor {floor:g}); mean over sigma "
-          f"{', '.join(f'{v:g}' for v in args.fit_levels)}: without the blend {without:.3f} dB, best eps {best[0]:g} "
-          f"p {best[1]:g} {fit[best]:.3f}" + (f", best with p = 2: eps {lmmse[0]:g} {fit[lmmse]:.3f}" if lmmse else "")
-          + "\n")
-    columns = [best] + ([lmmse] if lmmse and lmmse != best else [])
-    print("| sigma | measurement y | model | " + " | ".join(f"blended, eps {e:g}, p {p:g}" for e, p in columns)
-          + " | best single w (oracle) |")
-    print("|---" * (4 + len(columns)) + "|")
+          f"{', '.join(f'{v:g}' for v in args.fit_levels)}: without the blend {without:.3f} dB; "
+          + "; ".join(f"towards {t}: best eps {k[1]:g} p {k[2]:g} {fit[k]:.3f}" for t, k in best_of.items()) + "\n")
+    columns = list(best_of.values())
+    print("| sigma | measurement y | " + ("Wiener estimate | " if "wiener" in targets else "") + "model | "
+          + " | ".join(f"towards {t}, eps {e:g}, p {p:g}" for t, e, p in columns)
+          + " | " + " | ".join(f"towards {t}, best single w (oracle)" for t in targets) + " |")
+    print("|---" * (3 + ("wiener" in targets) + len(columns) + len(targets)) + "|")
     for level in args.levels:
         s = scores[level]
-        print(f"| {level:g} | {s['y']:.2f} | {s['model']:.2f} | " + " | ".join(f"{s['eps'][c]:.2f}" for c in columns)
-              + f" | {s['oracle'][0]:.2f} (w = {s['oracle'][1]:g}) |")
+        print(f"| {level:g} | {s['y']:.2f} | " + (f"{s['wiener']:.2f} | " if "wiener" in s else "")
+              + f"{s['model']:.2f} | " + " | ".join(f"{s['eps'][c]:.2f}" for c in columns) + " | "
+              + " | ".join(f"{s['oracle'][t][0]:.2f} (w = {s['oracle'][t][1]:g})" for t in targets) + " |")
     if args.write:
-        with_config(Path(args.checkpoint), args.write, blend_error=best[0], blend_power=best[1], sigma_floor=floor)
-        print(f"\nwrote {args.write} (blend_error {best[0]:g}, blend_power {best[1]:g}, sigma_floor {floor:g})")
+        target, eps, power = best
+        with_config(Path(args.checkpoint), args.write, blend_error=eps, blend_power=power, blend_towards=target,
+                    sigma_floor=floor)
+        print(f"\nwrote {args.write} (blend towards the {target}, blend_error {eps:g}, blend_power {power:g}, "
+              f"sigma_floor {floor:g})")
 
 
 if __name__ == "__main__":

@@ -73,3 +73,32 @@ def test_a_wiener_started_solver_starts_there_round_trips_and_refuses_other_oper
         assert torch.equal(again(y, Denoise()), solver(y, Denoise()))
     with pytest.raises(ValueError, match="no fitted spectrum"):
         UnrolledSolver.from_prior(perturbed_glow(x, 0.05), SolverConfig(folds=2, initial_guess="wiener"))(y, Denoise())
+
+
+def test_a_noise_aware_denoiser_can_blend_its_output_with_its_wiener_start(float64):
+    x = torch.rand(3, 3, 8, 8)
+    mean, table = fit_spectrum(torch.rand(30, 3, 8, 8), bins=4)
+    common = dict(folds=2, initial_guess="wiener", wiener_mean=mean, wiener_spectrum=table, noise_conditioned=True,
+                  sigma_floor=0.02)
+    plain = UnrolledSolver.from_prior(perturbed_glow(x, 0.05), SolverConfig(**common))
+    eps = 0.03
+    towards = {}
+    for target in ("measurement", "wiener"):
+        towards[target] = UnrolledSolver.from_prior(perturbed_glow(x, 0.05), SolverConfig(
+            **common, blend_error=eps, blend_power=3.0, blend_towards=target))
+        towards[target].load_state_dict(plain.state_dict())
+    y = measure(x, Denoise(), 0.05, seed=3)
+    sigma = torch.tensor([0.001, 0.05, 5.0])
+    w = (1 / (1 + (sigma / eps) ** 3))[:, None, None, None]
+    with torch.no_grad():
+        x_hat, start = plain(y, Denoise(), sigma=sigma), wiener(y, mean, table, sigma)
+        assert torch.allclose(towards["measurement"](y, Denoise(), sigma=sigma), x_hat + w * (y - x_hat))
+        out = towards["wiener"](y, Denoise(), sigma=sigma)
+        assert torch.allclose(out, x_hat + w * (start - x_hat))
+        assert not torch.allclose(out, towards["measurement"](y, Denoise(), sigma=sigma))
+        # nearly noise-free: the Wiener estimate is nearly y, and so is the output; strong noise: the folds' own
+        assert (out[0] - y[0]).abs().max() < 0.01 and torch.allclose(out[2], x_hat[2], atol=1e-4)
+    with pytest.raises(ValueError, match="starts from it"):
+        SolverConfig(noise_conditioned=True, blend_error=eps, blend_towards="wiener")
+    with pytest.raises(ValueError, match="unknown blend target"):
+        SolverConfig(**common, blend_error=eps, blend_towards="noisy")

@@ -34,6 +34,9 @@ from flowrestore.solver.wiener import wiener
 from flowrestore.solver.prox import FlowProx, Shrink, build_prox, prox_config_from_dict
 
 
+BLEND_TARGETS = ("measurement", "wiener")  # what a noise-aware denoiser's output is blended with at low noise
+
+
 def _inverse_softplus(v: float) -> float:
     return v + math.log(-math.expm1(-v))
 
@@ -70,6 +73,9 @@ class SolverConfig:
     # is the linear MMSE combination of two estimates with independent errors.
     blend_error: float = 0.0
     blend_power: float = 2.0
+    # ... or blended with the Wiener initial guess instead of y ("wiener", a solver with that start): the same
+    # weight, and nearly y itself at low noise, where the Wiener estimate is the better of the two (docs/method.md)
+    blend_towards: str = "measurement"
     # At inference, for an operator that commutes with mirroring (denoising, Gaussian deblurring): the mean of the
     # restorations of y and of y mirrored left to right (mirrored back), a self-ensemble over the flip the training
     # faces were augmented with (docs/method.md, extension; twice the time).
@@ -100,6 +106,10 @@ class SolverConfig:
             raise UsageError(f"sigma_floor and blend_error lie in [0, 1), got {self.sigma_floor}, {self.blend_error}")
         if not 0 < self.blend_power <= 16:
             raise UsageError(f"blend_power lies in (0, 16], got {self.blend_power}")
+        if self.blend_towards not in BLEND_TARGETS:
+            raise UsageError(f"unknown blend target {self.blend_towards!r}; choose one of {', '.join(BLEND_TARGETS)}")
+        if self.blend_towards == "wiener" and self.initial_guess != "wiener":
+            raise UsageError("blending towards the Wiener estimate needs a solver that starts from it")
 
     @property
     def conditioned(self) -> bool:
@@ -188,7 +198,8 @@ class UnrolledSolver(nn.Module):
         """x_hat + w (y - x_hat) with w = 1 / (1 + (sigma / eps)^p) per image. For p = 2 it is the linear
         MMSE combination of two estimates of x whose errors have variances eps^2 (the model's) and
         sigma^2 (the noise's), taken as independent; a larger p lets w fall faster where the two errors
-        are not. It keeps a nearly clean image nearly as it is."""
+        are not. It keeps a nearly clean image nearly as it is. `y` is the measurement or, with
+        blend_towards="wiener", the Wiener estimate of x from it."""
         ratio = self.noise_levels(sigma, y.shape[0], y) / self.config.blend_error
         w = 1 / (1 + ratio**self.config.blend_power)
         return x_hat + w[:, None, None, None] * (y - x_hat)
@@ -288,5 +299,5 @@ class UnrolledSolver(nn.Module):
             x = self.prox_step(self._data_step_for_training(x, y, operator, fold, log_ratio), fold, log_ratio)
             estimates.append(x)
         if self.config.blend_error and operator.name == "denoise":
-            estimates[-1] = self.blend(x, y, sigma)
+            estimates[-1] = self.blend(x, estimates[0] if self.config.blend_towards == "wiener" else y, sigma)
         return estimates

@@ -175,7 +175,7 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
                        wiener_mean=solver.config.wiener_mean, wiener_spectrum=solver.config.wiener_spectrum,
                        storage_noise=solver.config.storage_noise, sigma_floor=solver.config.sigma_floor,
                        blend_error=solver.config.blend_error, blend_power=solver.config.blend_power,
-                       flip_ensemble=solver.config.flip_ensemble)
+                       blend_towards=solver.config.blend_towards, flip_ensemble=solver.config.flip_ensemble)
         if replace(start.config, **initial) == solver.config:
             # continue a run: flows, mu and lambda (a plain start leaves a conditioned model's slopes at 0;
             # a fold's one lambda becomes the start of each of its levels' lambdas)
@@ -190,7 +190,7 @@ def build_solver(config: FinetuneConfig) -> UnrolledSolver:
                 raise CheckpointError(f"{config.init_from} does not fit this solver ({unexpected or missing})")
             if solver.config.noise_conditioned:  # the measurement blend's fitted error goes on with the model
                 solver.config = replace(solver.config, blend_error=start.config.blend_error,
-                                        blend_power=start.config.blend_power)
+                                        blend_power=start.config.blend_power, blend_towards=start.config.blend_towards)
             solver.config = replace(solver.config, flip_ensemble=start.config.flip_ensemble)  # an inference setting
             if solver.config.initial_guess == "wiener" and start.config.wiener_spectrum:  # the prior it trained with
                 solver.config = replace(solver.config, wiener_mean=start.config.wiener_mean,
