@@ -44,6 +44,16 @@ def _check_types(config, where: str) -> None:
             raise MetadataError(f"{where}.{f.name} is {value!r}, not a {expected.__name__}")
 
 
+def _unknown_fields(cls, raw: dict) -> list[str]:
+    """The keys of `raw` that are no field of the config dataclass `cls` (a solver's GLOW prox's too)."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(str(k) for k in raw if k not in known)
+    prox = raw.get("prox_config")
+    if cls is SolverConfig and raw.get("prox", "glow") == "glow" and isinstance(prox, dict):
+        unknown += [f"prox_config.{k}" for k in _unknown_fields(GlowConfig, prox)]
+    return unknown
+
+
 def model_config(meta: dict) -> GlowConfig | SolverConfig:
     """The configuration the metadata declares, with every field checked."""
     kind = meta.get("kind")
@@ -52,6 +62,11 @@ def model_config(meta: dict) -> GlowConfig | SolverConfig:
     raw = meta.get("config")
     if not isinstance(raw, dict):
         raise MetadataError("it has no model configuration")
+    unknown = _unknown_fields(GlowConfig if kind == "glow" else SolverConfig, raw)
+    if unknown:
+        raise MetadataError(f"its model configuration has settings this flowrestore does not know "
+                            f"({', '.join(unknown)}): a file written by a newer version, or edited; upgrade "
+                            f"flowrestore to use it")
     try:
         config = GlowConfig(**raw) if kind == "glow" else SolverConfig.from_dict(dict(raw))
     except (TypeError, ValueError, KeyError) as e:

@@ -260,7 +260,9 @@ def _prox_config(meta):
 MALFORMED = {
     "wrong tensor shape": (None, lambda t: t.update({"step_size_raw": t["step_size_raw"][:1]}),
                            "tensor step_size_raw has shape (1,) but its configuration needs (2,)"),
-    "unknown config key": (lambda m: m["config"].update(colour="blue"), None, "unexpected keyword argument 'colour'"),
+    "unknown config key": (lambda m: m["config"].update(colour="blue"), None,
+                           "settings this flowrestore does not know (colour): a file written by a newer version"),
+    "unknown flow key": (lambda m: _prox_config(m).update(colour="blue"), None, "does not know (prox_config.colour)"),
     "non-numeric task field": (lambda m: m["task"].update(noise_sigma="a lot"), None,
                                "task field noise_sigma is 'a lot', not a float"),
     "task that is not a table": (lambda m: m.update(task="denoise"), None, "its task is 'denoise'"),
