@@ -113,15 +113,18 @@ def png_bits_per_dim(rgb: Tensor) -> float:
     return 8 * buffer.tell() / pixels.size
 
 
-def limits_for(checkpoint: str | None, task: str) -> tuple[float, float, float, float]:
-    """The flag's limits for restorations by `checkpoint` (a registry name, or anything else) of `task`."""
-    return LIMITS.get(checkpoint or "", LIMITS.get(f"glow-{task}", NO_LIMITS))
+def limits_for(checkpoint: str | None, task: str, noise_aware: bool = False) -> tuple[float, float, float, float]:
+    """The flag's limits for restorations by `checkpoint` (a registry name, or anything else) of `task`; a
+    solver not in LIMITS borrows its task's default model's, or for a noise-aware denoiser (`noise_aware`:
+    restoring at the levels it is told) the noise-aware one's."""
+    default = "glow-denoise-aware" if task == "denoise" and noise_aware else f"glow-{task}"
+    return LIMITS.get(checkpoint or "", LIMITS.get(default, NO_LIMITS))
 
 
 def assess(prior: nn.Module, images: list[Tensor], task: str, batch_size: int = 64,
-           checkpoint: str | None = None) -> list[Likeness]:
-    """A Likeness per restored image (3, H, W) of `task`, restored by `checkpoint`."""
-    limits = limits_for(checkpoint, task)
+           checkpoint: str | None = None, noise_aware: bool = False) -> list[Likeness]:
+    """A Likeness per restored image (3, H, W) of `task`, restored by `checkpoint` (see limits_for)."""
+    limits = limits_for(checkpoint, task, noise_aware)
     scores: list[float] = []
     for start in range(0, len(images), batch_size):
         batch = torch.stack([framed(image[None])[0] for image in images[start : start + batch_size]])

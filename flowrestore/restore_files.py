@@ -85,6 +85,7 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     from flowrestore.paths import comparison_paths, expand_inputs, plan_outputs
     from flowrestore.restore import restore_images
     from flowrestore.restore_notes import estimate_notes, floor_notes, mask_notes, model_notes
+    from flowrestore.solving import noise_conditioned
 
     check_options(options)
     paths = expand_inputs(list(options.inputs))
@@ -115,7 +116,7 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     )
     seconds = time.perf_counter() - started
     check_finite(restored, paths, name)
-    likeness, per_face = face_likeness(restored, spec.task, name)
+    likeness, per_face = face_likeness(restored, spec.task, name, noise_conditioned(loaded.model))
     write_all(restored, targets, figures, options.force)
     write_frames(restored, boxes, options.force)
     files = [RestoredFile(*row) for row in zip(paths, targets, figures, restored, likeness, boxes, per_face)]
@@ -206,16 +207,18 @@ def check_finite(results: list[Restoration], paths: list[Path], checkpoint: str)
         )
 
 
-def face_likeness(results: list[Restoration], task: str,
-                  checkpoint: str | None = None) -> tuple[list[Likeness], list[tuple[Likeness, ...]]]:
+def face_likeness(results: list[Restoration], task: str, checkpoint: str | None = None,
+                  noise_aware: bool = False) -> tuple[list[Likeness], list[tuple[Likeness, ...]]]:
     """Each restoration's face-likeness under the bundled celeba-prior (flowrestore.likeness), and
-    that of each face restored in face mode; `checkpoint` names the solver."""
+    that of each face restored in face mode; `checkpoint` names the solver, `noise_aware` says whether it
+    is noise-conditioned (likeness.limits_for)."""
     from flowrestore.checkpoints import load
     from flowrestore.likeness import PRIOR, assess
 
     prior = load(PRIOR).model
-    whole = assess(prior, [r.image.rgb for r in results], task, checkpoint=checkpoint)
-    faces = assess(prior, [face.restored for r in results for face in r.faces], task, checkpoint=checkpoint)
+    whole = assess(prior, [r.image.rgb for r in results], task, checkpoint=checkpoint, noise_aware=noise_aware)
+    faces = assess(prior, [face.restored for r in results for face in r.faces], task, checkpoint=checkpoint,
+                   noise_aware=noise_aware)
     per_face, start = [], 0
     for r in results:
         per_face.append(tuple(faces[start : start + len(r.faces)]))

@@ -98,8 +98,11 @@ def floor_notes(loaded, name: str, files) -> list[str]:
     if not low:
         return []
     which = low[0].input.name + (f" and {len(low) - 1} more" if len(low) > 1 else "")
-    blended = ", and its result was blended with the image, which comes back nearly as it is" \
-        if loaded.model.config.blend_error else ""
+    config = loaded.model.config
+    towards = "a Wiener estimate of the image (at that noise nearly the image itself)" \
+        if config.blend_towards == "wiener" else "the image"
+    blended = f", and its result was blended with {towards}, so it comes back nearly as it is" \
+        if config.blend_error else ""
     return [f"note: the noise estimated in {which} is below sigma {floor:g}, the lowest level {name} was trained "
             f"for; its folds ran at {floor:g}{blended}"]
 

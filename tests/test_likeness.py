@@ -90,4 +90,9 @@ def test_each_shipped_solver_has_its_limits_and_other_solvers_borrow_their_tasks
         assert low < high and s_low < s_high
     assert limits_for("runs/mine/best.safetensors", "deblur") == LIMITS["glow-deblur"]
     assert limits_for(None, "inpaint") == LIMITS["glow-inpaint"]
+    # a noise-aware denoiser's file (e.g. a run's best) is judged like the shipped noise-aware one
+    assert limits_for("runs/aware/best.safetensors", "denoise", noise_aware=True) == LIMITS["glow-denoise-aware"]
+    assert limits_for("runs/plain/best.safetensors", "denoise") == LIMITS["glow-denoise"]
+    assert limits_for("glow-denoise", "denoise", noise_aware=True) == LIMITS["glow-denoise"]  # its own limits
+    assert limits_for(None, "deblur", noise_aware=True) == LIMITS["glow-deblur"]
     assert limits_for(None, "colourise") == NO_LIMITS
