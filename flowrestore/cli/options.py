@@ -23,7 +23,7 @@ METHODS = (
     "resnet", "resnet-pretrained", "unet", "unet-pretrained", "pnp", "glow", "glow-est",
     "glow-aware", "glow-aware-est", "glow-blur-aware",
 )
-EXPERIMENTS = ("table1", "table2", "table3", "table4", "denoise-sweep", "deblur-sweep")
+EXPERIMENTS = ("table1", "table2", "table3", "table4", "denoise-sweep", "denoise-low", "deblur-sweep")
 PRESETS = ("compact", "paper", "tiny")
 
 

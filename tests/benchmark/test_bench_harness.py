@@ -102,6 +102,9 @@ def test_every_experiment_plans_its_grid():
     sweep = plan(BenchmarkConfig(experiment="deblur-sweep"))
     assert [s.spec.blur_sigma for s in sweep.settings] == [1, 2, 3, 4, 5, 6, 8]
     assert {s.spec.kernel_size for s in sweep.settings} == {5} and "glow-deblur-aware" in required_checkpoints(sweep)
+    low = plan(BenchmarkConfig(experiment="denoise-low"))
+    assert [s.spec.noise_sigma for s in low.settings] == [0.005, 0.01, 0.02, 0.03, 0.05]
+    assert "glow-denoise-aware" in required_checkpoints(low)
     assert plan(BenchmarkConfig(dataset="anime")).name == "table4"
     assert plan(BenchmarkConfig()).name == "table1"
     table3 = plan(BenchmarkConfig(experiment="table3"))
