@@ -8,8 +8,10 @@ Its output x_hat is then blended with the measurement, x_hat + w (y - x_hat), fo
 over a grid of eps and p (p = 2: the linear MMSE weight eps^2 / (eps^2 + sigma^2)), and, as an oracle, for
 the best single w per level; for a model that starts from a Wiener estimate, also with that estimate in place
 of y. Prints mean PSNR (dB) per level as a Markdown table and the target and (eps, p) with the best mean over
---fit-levels (the denoising sweep's levels): SolverConfig.blend_towards, blend_error and blend_power
-(docs/method.md, measurement blend).
+--fit-levels: SolverConfig.blend_towards, blend_error and blend_power (docs/method.md, measurement blend). By
+default those are the levels of the denoise-low and denoise-sweep experiments (0.005-0.3): the sweep's alone
+(0.05-0.3) leave out the low noise where the blend acts, and once the folds are good at 0.05 they cannot tell
+the targets apart.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import torch
 
 from flowrestore.benchmark.datasets import load_images
+from flowrestore.benchmark.experiments import EXPERIMENTS
 from flowrestore.metrics import psnr_each
 from flowrestore.operators import Denoise, gaussian_noise, quantize_8bit
 from flowrestore.operators.censored import censored
@@ -29,15 +32,15 @@ from flowrestore.solver.wiener import wiener
 
 ROOT = Path(__file__).resolve().parents[1]
 ORACLE_W = [i / 20 for i in range(21)]
+FIT_LEVELS = sorted({s.spec.noise_sigma for name in ("denoise-low", "denoise-sweep") for s in EXPERIMENTS[name].settings})
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ROOT / ".data" / "val"))
     ap.add_argument("--limit", type=int, default=128)
-    ap.add_argument("--levels", type=float, nargs="+", default=[0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.15, 0.2,
-                                                                 0.25, 0.3])
-    ap.add_argument("--fit-levels", type=float, nargs="+", default=[0.05, 0.1, 0.15, 0.2, 0.25, 0.3])
+    ap.add_argument("--levels", type=float, nargs="+", default=[0.0, *FIT_LEVELS])
+    ap.add_argument("--fit-levels", type=float, nargs="+", default=FIT_LEVELS)
     ap.add_argument("--eps", type=float, nargs="+", default=[round(0.002 * i, 3) for i in range(5, 41)])
     ap.add_argument("--powers", type=float, nargs="+", default=[2, 2.5, 3, 4, 6])
     ap.add_argument("--checkpoint", default=str(ROOT / "flowrestore" / "weights" / "glow-denoise-aware.safetensors"))
