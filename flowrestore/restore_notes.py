@@ -9,11 +9,11 @@ from flowrestore.operators import TaskSpec
 from flowrestore.solving import counts_storage, noise_conditioned, sigma_floor
 
 NOISE_AWARE = "glow-denoise-aware"  # the registry's noise-conditioned denoiser
-# Beyond these distances from a fixed denoiser's level, the noise-aware model restores better (test sweep,
-# docs/results/denoise-sweep.md: the noise-aware 56011143... against the default ba20b5ce..., both with the
-# flip ensemble: +0.49 dB at 0.15 and +0.39 at 0.30, up to +5.5 dB at 0.05; but -0.24 at 0.20 and -0.14 at 0.25,
-# the two differences crossing near 0.18 and 0.26).
-BELOW_TRAINED, ABOVE_TRAINED = 0.04, 0.065
+# Beyond these distances from a fixed denoiser's level, the noise-aware model restores better (validation sweep,
+# docs/results/denoise-sweep.md: the noise-aware 6037d932... against the default 7dc0099d..., both with the
+# flip ensemble: +0.51 dB at 0.15, +0.13 at 0.25 and up to +6.1 dB at 0.05; but -0.18 at 0.20, the
+# differences crossing near 0.187 and 0.229; the test sweep agrees).
+BELOW_TRAINED, ABOVE_TRAINED = 0.013, 0.029
 
 
 def far_from_trained(sigma: float, trained: float) -> bool:
