@@ -369,3 +369,19 @@ def test_a_wiener_started_denoiser_fits_its_spectrum_on_the_training_images_and_
     assert load_model(second.best_path).model.config.wiener_spectrum == model.config.wiener_spectrum
     with pytest.raises(ValueError, match="Wiener initial guess is for denoising"):
         FinetuneConfig(**{**common, "task": TaskSpec.default("deblur")})
+
+
+def test_a_continued_noise_aware_denoiser_keeps_its_blend_towards_the_wiener_estimate(folders, tmp_path):
+    from flowrestore.serialization import with_config
+
+    prior = pretrain(_pretrain_config(folders, tmp_path / "prior", steps=1))
+    train, val = folders
+    common = dict(train_dir=train, val_dir=val, task=TaskSpec.default("denoise"), prior=prior.best_path, folds=2,
+                  image_size=16, lr=1e-3, device="cpu", initial_guess="wiener", sigma_range=(0.02, 0.3))
+    first = finetune(FinetuneConfig(**common, out_dir=tmp_path / "a", loop=LoopConfig(batch_size=8, max_steps=1)))
+    fitted = tmp_path / "fitted.safetensors"
+    with_config(first.best_path, fitted, blend_error=0.03, blend_power=4.0, blend_towards="wiener")
+    again = finetune(FinetuneConfig(**common, init_from=fitted, out_dir=tmp_path / "b",
+                                    loop=LoopConfig(batch_size=8, max_steps=1)))
+    config = load_model(again.best_path).model.config
+    assert (config.blend_towards, config.blend_error, config.blend_power) == ("wiener", 0.03, 4.0)
