@@ -28,11 +28,11 @@ from flowrestore.metrics import psnr_each
 from flowrestore.operators import Denoise, gaussian_noise, quantize_8bit
 from flowrestore.operators.censored import censored
 from flowrestore.serialization import load_model, with_config
-from flowrestore.solver.wiener import wiener
 
 ROOT = Path(__file__).resolve().parents[1]
 ORACLE_W = [i / 20 for i in range(21)]
-FIT_LEVELS = sorted({s.spec.noise_sigma for name in ("denoise-low", "denoise-sweep") for s in EXPERIMENTS[name].settings})
+FIT_LEVELS = sorted({setting.spec.noise_sigma for name in ("denoise-low", "denoise-sweep")
+                     for setting in EXPERIMENTS[name].settings})
 
 
 def main() -> None:
@@ -65,7 +65,7 @@ def main() -> None:
         mean = lambda estimate: float(psnr_each(estimate.clamp(0, 1), x).mean())  # noqa: E731
         other = {"measurement": y}
         if "wiener" in targets:  # what the model starts from, for the sigma it was told
-            other["wiener"] = wiener(y, model.config.wiener_mean, model.config.wiener_spectrum, sigma)
+            other["wiener"] = model.initial_guess(y, Denoise(), sigma=sigma)
         scores[level] = {
             "y": mean(y), "model": mean(x_hat), **({"wiener": mean(other["wiener"])} if "wiener" in other else {}),
             "eps": {(t, eps, p): mean(x_hat + 1 / (1 + (level / eps) ** p) * (other[t] - x_hat))

@@ -20,6 +20,7 @@ def far_from_trained(sigma: float, trained: float) -> bool:
     """Whether the noise-aware model restores noise of `sigma` better than a model fixed at `trained`."""
     return sigma < trained - BELOW_TRAINED or sigma > trained + ABOVE_TRAINED
 
+
 if TYPE_CHECKING:
     from flowrestore.restore_files import RestoreOptions
 
