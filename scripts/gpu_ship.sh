@@ -3,8 +3,9 @@
 # time the training steps, continue the shipped models on the GPU, ship those that improve on
 # validation, and pack what changed (weights, registries, README) and the run's records into $OUT.
 # The fine-tune step is launch-bound, so one pipeline per model runs at once, each with the whole
-# window: JOBS lists them as NAME=LR_SCALE (a model may appear twice, at two scales; whichever run
-# validates better is shipped last, since each compares with the file shipped at the time).
+# window: JOBS lists them as NAME=LR_SCALE (a model may appear twice, at two scales: a run ships
+# only if it beats the file in place when it writes, under the shipping lock, so the better run's
+# file stays; before 2026-11-27's second window both compared with the file they started from).
 # Rehearse on the CPU with:
 #   OUT=/tmp/o DEVICE=cpu MINUTES=0.3 JOBS=glow-denoise=0.3 EXTRA="--dry-run --val-limit 8" bash scripts/gpu_ship.sh
 set -u

@@ -250,7 +250,8 @@ def test_a_candidate_told_float_from_8bit_ships_only_if_8bit_files_do_not_get_wo
         return Score("psnr", scores[(Path(path) == candidate, eight_bit)], 0.9, 2, 0.1)
 
     monkeypatch.setattr(pipeline, "_score", fake_score)
-    monkeypatch.setattr(pipeline, "ship", lambda entry, candidate, metrics, config: shipped.update(metrics) or "sha")
+    monkeypatch.setattr(pipeline, "ship", lambda entry, candidate, metrics, config, replaces=None:
+                        shipped.update(metrics) or "sha")
     shipped = {}
     entry = load_registry(root / "flowrestore" / "checkpoints.toml")["glow-denoise"]
     decision = decide(entry, candidate, None, config, ScoreCache(tmp_path / "scores.json"), lambda e: None)
@@ -262,6 +263,47 @@ def test_a_candidate_told_float_from_8bit_ships_only_if_8bit_files_do_not_get_wo
         assert shipped["val_psnr"] == 40.0 and shipped["val_psnr_8bit"] == pytest.approx(31.0 + files_change)
         assert shipped["psnr_8bit"] == pytest.approx(31.0 + files_change)  # the test set is the val set here
     assert shipped_file.read_bytes() == before
+
+
+@pytest.mark.parametrize("candidate_psnr, event", [(33.0, "kept"), (36.0, "shipped")])
+def test_a_candidate_is_compared_again_when_another_pipeline_ships_the_model_first(tmp_path, monkeypatch,
+                                                                                  candidate_psnr, event):
+    """Two pipelines training one model both beat the file they found; the one that ships second
+    must beat the first one's file, not the file both started from (a GPU window lost its better
+    noise-aware denoiser that way)."""
+    from flowrestore.checkpoints import sha256_of
+    from flowrestore.shipping import pipeline
+    from flowrestore.shipping.pipeline import ScoreCache, decide, export_shipped
+
+    root = _repository(tmp_path)
+    data = tmp_path / "data"
+    write_images(data / "val", 2, seed=1)
+    config = ShipConfig(root=root, data=data, state_root=tmp_path / "state", budget=0.0, margin=0.0, reports=False)
+    fit = save_tiny(tmp_path / "fit.safetensors")
+    candidate, rival = tmp_path / "candidate.safetensors", tmp_path / "rival.safetensors"
+    export_shipped(fit, candidate, [{"device": "cpu", "seconds": 5}])
+    export_shipped(fit, rival, [{"device": "cpu", "seconds": 7}])
+    shipped_file = root / "flowrestore" / "weights" / "denoise.safetensors"
+    scores = {sha256_of(shipped_file): 30.0, sha256_of(rival): 35.0, sha256_of(candidate): candidate_psnr}
+    monkeypatch.setattr(pipeline, "_score", lambda entry, path, *a, **k: Score("psnr", scores[sha256_of(path)],
+                                                                                 0.9, 2, 0.1))
+    events, rival_shipped = [], []
+
+    def metrics_while_the_rival_ships(entry, path, val, config, cache):
+        if not rival_shipped:  # the other pipeline ships its file while this one scores the test sets
+            rival_shipped.append(shipped_file.write_bytes(rival.read_bytes()))
+        return {"val_psnr": val.value}
+
+    monkeypatch.setattr(pipeline, "_metrics", metrics_while_the_rival_ships)
+    entry = load_registry(root / "flowrestore" / "checkpoints.toml")["glow-denoise"]
+    decision = decide(entry, candidate, None, config, ScoreCache(tmp_path / "scores.json"), events.append)
+    assert [e["event"] for e in events if e["event"] == "superseded"] == ["superseded"]
+    assert decision["event"] == event and decision["shipped"] == 35.0, decision
+    winner = candidate if event == "shipped" else rival
+    assert shipped_file.read_bytes() == winner.read_bytes()
+    registered = load_registry(root / "flowrestore" / "checkpoints.toml")["glow-denoise"].sha256
+    assert registered == (sha256_of(candidate) if event == "shipped" else entry.sha256)  # the rival's own
+    # pipeline registers its file; here only the file changed hands
 
 
 @pytest.mark.parametrize("task", ["denoise", "deblur"])

@@ -165,12 +165,21 @@ def _metrics(entry: Entry, candidate: Path, val: Score, config: ShipConfig, cach
     }
 
 
-def ship(entry: Entry, candidate: Path, metrics: dict, config: ShipConfig) -> str:
+class Superseded(Exception):
+    """The bundled file changed (another pipeline shipped) after the candidate was compared with it."""
+
+
+def ship(entry: Entry, candidate: Path, metrics: dict, config: ShipConfig, replaces: str | None = None) -> str:
     """Put `candidate` in place of the entry's bundled file and update both registries and the
-    README, all in one transaction; returns the new sha256."""
+    README, all in one transaction; returns the new sha256. `replaces`: the sha256 of the bundled
+    file the candidate beat; if the file in place is another by then, nothing is written and
+    Superseded is raised, so that the candidate is compared again with what is shipped now."""
     data = candidate.read_bytes()
     sha = sha256_of(candidate)
     with _locked(config.root):  # two pipelines may share a repository
+        shipped = config.root / "flowrestore" / entry.file
+        if replaces is not None and (not shipped.exists() or sha256_of(shipped) != replaces):
+            raise Superseded(entry.name)
         return _ship_locked(entry, candidate, data, sha, metrics, config)
 
 
@@ -223,6 +232,7 @@ def decide(entry: Entry, candidate: Path, run_dir: Path | None, config: ShipConf
         return {"event": "kept", "name": entry.name, "why": f"shipping it would take the tracked files to "
                 f"{size / 1e6:.1f} MB, over the {config.size_budget / 1e6:.0f} MB budget"}
     sweep = _sweep_protocol(entry, candidate)
+    replaces = sha256_of(shipped)
     before = _score(entry, shipped, str(config.data / "val"), config, cache, config.val_limit, sweep)
     after = _score(entry, candidate, str(config.data / "val"), config, cache, config.val_limit, sweep)
     decision = _decision(entry, before, after, sweep)
@@ -237,7 +247,11 @@ def decide(entry: Entry, candidate: Path, run_dir: Path | None, config: ShipConf
     if config.dry_run:
         return {"event": "would ship", **decision}
     emit({"event": "scoring", "name": entry.name, "on": "test and anime sets (report only)"})
-    return {**decision, **_ship_scored(entry, candidate, after, sweep, run_dir, config, cache)}
+    try:
+        return {**decision, **_ship_scored(entry, candidate, after, sweep, run_dir, config, cache, replaces)}
+    except Superseded:  # another pipeline shipped this model meanwhile: compare with its file instead
+        emit({"event": "superseded", "name": entry.name, "was": replaces})
+        return decide(entry, candidate, run_dir, config, cache, emit)
 
 
 def _decision(entry: Entry, before: Score | None, after: Score, sweep: bool) -> dict:
@@ -248,7 +262,7 @@ def _decision(entry: Entry, before: Score | None, after: Score, sweep: bool) -> 
 
 
 def _ship_scored(entry: Entry, candidate: Path, val: Score, sweep: bool, run_dir: Path | None, config: ShipConfig,
-                 cache: ScoreCache) -> dict:
+                 cache: ScoreCache, replaces: str | None = None) -> dict:
     metrics = _metrics(entry, candidate, val, config, cache)
     if _serves_files_apart(candidate):  # its Table I (float) numbers, and what 8-bit files get
         metrics["val_psnr_8bit"] = round(_score(entry, candidate, str(config.data / "val"), config, cache,
@@ -259,7 +273,7 @@ def _ship_scored(entry: Entry, candidate: Path, val: Score, sweep: bool, run_dir
         metrics["val_sweep_psnr"] = metrics.pop("val_psnr")
         metrics["val_psnr"] = round(_score(entry, candidate, str(config.data / "val"), config, cache,
                                            config.val_limit).value, 3)
-    sha = ship(entry, candidate, metrics, config)
+    sha = ship(entry, candidate, metrics, config, replaces)
     if run_dir is not None:
         record_shipped(run_dir, sha)
     refresh_reports(config)
