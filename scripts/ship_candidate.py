@@ -4,7 +4,8 @@
         --seconds 3900 --device-label cpu --state /work/state/ship
 
 The candidate goes through the pipeline's own decision (flowrestore.shipping.pipeline.decide):
-exported in the shipped format with the shipped file's compute ledger plus --seconds on --device-label, scored
+exported in the shipped format with the compute ledger of the file its run started from (--started-from,
+by default the shipped file) plus --seconds on --device-label, scored
 on celeba64/val with the benchmark's protocol (a noise-conditioned denoiser over the sweep's noise
 levels), and shipped in one transaction only if it is better.
 """
@@ -27,6 +28,8 @@ def main() -> None:
     ap.add_argument("--candidate", type=Path, required=True)
     ap.add_argument("--seconds", type=float, required=True, help="training time behind the candidate")
     ap.add_argument("--device-label", default="cpu")
+    ap.add_argument("--started-from", type=Path, help="the file the candidate's run started from, whose compute "
+                    "ledger it continues (default: the shipped file; give it when that was replaced meanwhile)")
     ap.add_argument("--data", type=Path, default=ROOT / ".data")
     ap.add_argument("--state", type=Path, required=True)
     ap.add_argument("--dry-run", action="store_true")
@@ -37,7 +40,8 @@ def main() -> None:
     args.state.mkdir(parents=True, exist_ok=True)
     candidate = args.state / f"{args.name}-candidate.safetensors"
     storage = export_shipped(args.candidate, candidate,
-                             compute_of(args.name, shipped) + [{"device": args.device_label, "seconds": args.seconds}],
+                             compute_of(args.name, args.started_from or shipped)
+                             + [{"device": args.device_label, "seconds": args.seconds}],
                              probe=args.data / "val")
     print(f"stored as {storage}")
     decision = decide(entry, candidate, None, config, ScoreCache(args.state / "scores.json"), print)
