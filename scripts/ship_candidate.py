@@ -34,8 +34,14 @@ def main() -> None:
     ap.add_argument("--state", type=Path, required=True)
     ap.add_argument("--dry-run", action="store_true")
     args = ap.parse_args()
+    for path in (args.candidate, args.started_from):
+        if path is not None and not path.is_file():
+            ap.error(f"no such file: {path}")
     config = ShipConfig(root=ROOT, data=args.data, state_root=args.state, budget=0.0, dry_run=args.dry_run)
-    entry = load_registry(config.registries[0])[args.name]
+    registry = load_registry(config.registries[0])
+    if args.name not in registry:
+        ap.error(f"no checkpoint named {args.name!r} in the registry; choose one of {', '.join(registry)}")
+    entry = registry[args.name]
     shipped = ROOT / "flowrestore" / entry.file
     args.state.mkdir(parents=True, exist_ok=True)
     candidate = args.state / f"{args.name}-candidate.safetensors"
