@@ -301,9 +301,9 @@ def test_a_candidate_is_compared_again_when_another_pipeline_ships_the_model_fir
     assert decision["event"] == event and decision["shipped"] == 35.0, decision
     winner = candidate if event == "shipped" else rival
     assert shipped_file.read_bytes() == winner.read_bytes()
+    # the rival's own pipeline registers its file; here only the file changed hands
     registered = load_registry(root / "flowrestore" / "checkpoints.toml")["glow-denoise"].sha256
-    assert registered == (sha256_of(candidate) if event == "shipped" else entry.sha256)  # the rival's own
-    # pipeline registers its file; here only the file changed hands
+    assert registered == (sha256_of(candidate) if event == "shipped" else entry.sha256)
 
 
 @pytest.mark.parametrize("task", ["denoise", "deblur"])

@@ -165,6 +165,11 @@ def _metrics(entry: Entry, candidate: Path, val: Score, config: ShipConfig, cach
     }
 
 
+def _bundled(config: ShipConfig, entry: Entry) -> Path:
+    """The entry's bundled weight file in the repository."""
+    return config.root / "flowrestore" / entry.file
+
+
 class Superseded(Exception):
     """The bundled file changed (another pipeline shipped) after the candidate was compared with it."""
 
@@ -177,7 +182,7 @@ def ship(entry: Entry, candidate: Path, metrics: dict, config: ShipConfig, repla
     data = candidate.read_bytes()
     sha = sha256_of(candidate)
     with _locked(config.root):  # two pipelines may share a repository
-        shipped = config.root / "flowrestore" / entry.file
+        shipped = _bundled(config, entry)
         if replaces is not None and (not shipped.exists() or sha256_of(shipped) != replaces):
             raise Superseded(entry.name)
         return _ship_locked(entry, candidate, data, sha, metrics, config)
@@ -207,7 +212,7 @@ def _ship_locked(entry: Entry, candidate: Path, data: bytes, sha: str, metrics: 
     rows = registry_file.update_row(rows, entry.name, sha256=sha, metrics=metrics, **task)
     text = registry_file.render(head, rows).encode()
     readme_path = config.root / "README.md"
-    contents = {config.root / "flowrestore" / entry.file: data, **{p: text for p in config.registries}}
+    contents = {_bundled(config, entry): data, **{p: text for p in config.registries}}
     if readme_path.exists():
         contents[readme_path] = readme.replace_block(readme_path.read_text(encoding="utf-8"), rows).encode()
     replace_files(config.root, contents)
@@ -226,7 +231,7 @@ def consider(entry: Entry, slice_: Slice, config: ShipConfig, cache: ScoreCache,
 def decide(entry: Entry, candidate: Path, run_dir: Path | None, config: ShipConfig, cache: ScoreCache,
            emit: Event) -> dict:
     """Score `candidate` (a file in the shipped format) against the shipped file on validation; ship it if better."""
-    shipped = config.root / "flowrestore" / entry.file
+    shipped = _bundled(config, entry)
     size = tree_size.after_replacing(config.root, shipped, candidate)
     if size > config.size_budget:
         return {"event": "kept", "name": entry.name, "why": f"shipping it would take the tracked files to "
@@ -290,7 +295,7 @@ def reship(entry: Entry, source: Path, config: ShipConfig, cache: ScoreCache, ru
     sweep = _sweep_protocol(entry, candidate)
     val = str(config.data / "val")
     after = _score(entry, candidate, val, config, cache, config.val_limit, sweep)
-    shipped = config.root / "flowrestore" / entry.file
+    shipped = _bundled(config, entry)
     before = _score(entry, shipped, val, config, cache, config.val_limit, sweep) if shipped.exists() else None
     decision = _decision(entry, before, after, sweep)
     if config.dry_run:
@@ -322,7 +327,7 @@ def run(config: ShipConfig, emit: Event = lambda e: None) -> list[dict]:
             entries = load_registry(config.registries[0])  # re-read: a shipment changes sha256s
             entry = entries[name]
             prior = config.root / "flowrestore" / entries["celeba-prior"].file
-            shipped = config.root / "flowrestore" / entry.file
+            shipped = _bundled(config, entry)
             seconds = config.seconds_for(name)
             emit({"event": "training", "name": name, "round": round_ + 1, "seconds": seconds})
             started = time.monotonic()
