@@ -31,11 +31,30 @@ def raw_estimate(y: Tensor) -> Tensor:
         count = (height - PATCH + 1) * (width - PATCH + 1) if min(height, width) >= PATCH else 0
         if count < 2 * image.shape[0] * PATCH**2:  # fewer patches than twice their dimension
             raise UsageError(f"the image is too small to estimate its noise ({height}x{width}); pass --sigma")
-        patches = F.unfold(image[None], PATCH).squeeze(0).T  # (patches, C * PATCH^2)
-        patches = patches - patches.mean(0)
-        eigenvalues = torch.linalg.eigvalsh(patches.T @ patches / patches.shape[0])
+        eigenvalues = torch.linalg.eigvalsh(patch_covariance(image))
         out.append(eigenvalues[: eigenvalues.shape[0] // 4].mean().clamp_min(0).sqrt())
     return torch.stack(out).to(y.dtype)
+
+
+def patch_covariance(image: Tensor, patches_per_band: int = 1 << 18) -> Tensor:
+    """The covariance (C * PATCH^2, C * PATCH^2) of all PATCH x PATCH patches of `image` (C, H, W).
+
+    Accumulated over bands of rows, so that memory stays at about `patches_per_band` patches
+    whatever the image's size (a 12-megapixel photo's patches at once would take 14 GB).
+    """
+    height, width = image.shape[-2:]
+    rows = max(1, patches_per_band // (width - PATCH + 1))  # patch rows per band
+    dimension = image.shape[0] * PATCH**2
+    total = torch.zeros(dimension, dtype=image.dtype, device=image.device)
+    products = torch.zeros(dimension, dimension, dtype=image.dtype, device=image.device)
+    for top in range(0, height - PATCH + 1, rows):
+        band = image[:, top : min(top + rows, height - PATCH + 1) + PATCH - 1]
+        patches = F.unfold(band[None], PATCH).squeeze(0)  # (dimension, patches in the band)
+        total += patches.sum(1)
+        products += patches @ patches.T
+    count = (height - PATCH + 1) * (width - PATCH + 1)
+    mean = total / count
+    return products / count - torch.outer(mean, mean)
 
 
 def _interp(v: Tensor, xs: tuple[float, ...], ys: tuple[float, ...]) -> Tensor:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from flowrestore.benchmark.datasets import load_images
-from flowrestore.noise_level import estimate_sigma, raw_estimate
+from flowrestore.noise_level import estimate_sigma, patch_covariance, raw_estimate
 from flowrestore.operators import gaussian_noise, quantize_8bit
 
 
@@ -38,3 +38,12 @@ def test_a_clean_image_has_almost_no_noise(faces):
 def test_too_small_images_are_refused():
     with pytest.raises(ValueError, match="too small"):
         estimate_sigma(torch.rand(1, 3, 8, 8))
+
+
+def test_the_patch_covariance_is_the_same_in_bands_as_at_once():
+    image = torch.rand(3, 23, 17, dtype=torch.float64)
+    patches = torch.nn.functional.unfold(image[None], 5).squeeze(0).T
+    centred = patches - patches.mean(0)
+    expected = centred.T @ centred / centred.shape[0]
+    for per_band in (1, 13, 40, 10**6):  # one patch row per band (and less), a few rows, the whole image
+        assert torch.allclose(patch_covariance(image, per_band), expected, rtol=0, atol=1e-14)
