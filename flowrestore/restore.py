@@ -46,6 +46,7 @@ class Restoration:
     measurement: Tensor  # (3, H, W): what the solver was given (the input, or the simulated y)
     sigma: float | None = None  # the noise level given to (or, fixed denoisers, reported beside) the model
     sigma_estimated: bool = False  # ... estimated from the image (no --sigma)
+    sigma_seen: float | None = None  # with --sigma given (not --degrade): the level estimated from the image
     psnr: float | None = None  # against the input, in degrade mode only
     ssim: float | None = None
     comparison: Tensor | None = None  # (3, H, W'): measurement | restored [| reference]
@@ -128,12 +129,14 @@ def restore_images(
             x = x.to(device)  # (B, 3, H, W)
             y = _measure(x, first.gray, task, mask, [seeds[i] for i in batch]) if degrade else x
             levels, estimated = _noise_levels(model, y, task, sigma, degrade)
+            seen = _seen_levels(y) if levels is not None and sigma is not None and not degrade else None
             x_hat, found = _solve_batch(model, y, task, mask, tiling, advance, levels, faces, face_mode(first), degrade)
             y = y.cpu()
             for j, i in enumerate(batch):
                 result = replace(_result(images[i], x_hat[j], y[j], degrade, compare), faces=found)
                 if levels is not None:
-                    result = replace(result, sigma=float(levels[j]), sigma_estimated=estimated)
+                    result = replace(result, sigma=float(levels[j]), sigma_estimated=estimated,
+                                     sigma_seen=None if seen is None else float(seen[j]))
                 results[i] = result
     return results  # type: ignore[return-value]
 
@@ -186,6 +189,15 @@ def _noise_levels(model: nn.Module, y: Tensor, task: TaskSpec, sigma: float | No
         if noise_conditioned(model):
             raise
         return None, False  # only reported: an image too small to estimate from is restored all the same
+
+
+def _seen_levels(y: Tensor) -> Tensor | None:
+    """The noise level estimated in each image of y, to set beside a given --sigma; None for images
+    too small to estimate from."""
+    try:
+        return estimate_sigma(y.cpu())
+    except UsageError:
+        return None
 
 
 def _result(image: ImageData, x_hat: Tensor, y: Tensor, degrade: bool, compare: bool) -> Restoration:

@@ -84,7 +84,7 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     from flowrestore.operators import image_seed
     from flowrestore.paths import comparison_paths, expand_inputs, plan_outputs
     from flowrestore.restore import restore_images
-    from flowrestore.restore_notes import estimate_notes, floor_notes, mask_notes, model_notes
+    from flowrestore.restore_notes import estimate_notes, floor_notes, given_sigma_notes, mask_notes, model_notes
     from flowrestore.solving import noise_conditioned
 
     check_options(options)
@@ -121,6 +121,7 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     write_frames(restored, boxes, options.force)
     files = [RestoredFile(*row) for row in zip(paths, targets, figures, restored, likeness, boxes, per_face)]
     notes += estimate_notes(loaded, name, spec, files) + floor_notes(loaded, name, files)
+    notes += given_sigma_notes(options.sigma, files)
     return RestoredFiles(name, spec, run_label(spec, options, loaded.model), device, seconds, files, notes)
 
 

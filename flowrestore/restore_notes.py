@@ -123,3 +123,23 @@ def estimate_notes(loaded, name: str, spec: TaskSpec, files) -> list[str]:
     level = f"{levels[0]:.3f}" + (f" to {levels[-1]:.3f}" if levels[-1] - levels[0] >= 0.0005 else "")
     return [f"note: {name} restores at sigma {trained:g} whatever the noise, and the noise in {which} is estimated "
             f"at sigma {level}; --checkpoint {NOISE_AWARE} follows the noise level"]
+
+
+def given_sigma_notes(given: float | None, files) -> list[str]:
+    """After restoring with --sigma: which images' noise was estimated far from it (a factor of 1.5
+    and 0.02 apart: the estimator errs by 2-5 % on 8-bit faces, docs/results/noise-estimator.md)."""
+    if given is None:
+        return []
+    far = [f for f in files if f.restoration.sigma_seen is not None and far_from_given(f.restoration.sigma_seen, given)]
+    if not far:
+        return []
+    which = far[0].input.name + (f" and {len(far) - 1} more" if len(far) > 1 else "")
+    levels = sorted(f.restoration.sigma_seen for f in far)
+    level = f"{levels[0]:.3f}" + (f" to {levels[-1]:.3f}" if levels[-1] - levels[0] >= 0.0005 else "")
+    return [f"note: the noise in {which} is estimated at sigma {level}, far from the --sigma {given:g} given; "
+            "without --sigma, restore estimates it per image"]
+
+
+def far_from_given(seen: float, given: float) -> bool:
+    """Whether an estimated noise level `seen` is far from the `given` one."""
+    return abs(seen - given) > 0.02 and max(seen, given) > 1.5 * min(seen, given)

@@ -360,6 +360,29 @@ def test_restore_without_sigma_estimates_it_and_with_sigma_uses_it(tmp_path, run
     assert np.abs(c - b).mean() > 0.5
 
 
+def test_a_given_sigma_far_from_the_images_noise_gets_a_note(tmp_path, run):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for sigma in (0.1, 0.12):
+        _noisy_face(folder, sigma, f"{sigma}.png")
+    told = {}
+    for given in ("0.02", "0.1", "0.3"):
+        result = run("restore", folder, "-o", tmp_path / f"out{given[2:]}", "--sigma", given, "--json",
+                     model="denoise-sigma")
+        assert result.exit_code == 0, result.output
+        told[given] = result
+    line = [line for line in told["0.02"].stderr.splitlines() if "far from the --sigma" in line]
+    assert len(line) == 1 and "0.1.png and 1 more is estimated at sigma 0.0" in line[0], told["0.02"].stderr
+    assert "far from the --sigma 0.02 given; without --sigma, restore estimates it per image" in line[0]
+    assert "far from" not in told["0.1"].stderr  # the level of the noise: nothing to say
+    assert "far from the --sigma 0.3 given" in told["0.3"].stderr
+    rows = json.loads(told["0.1"].stdout)["images"]
+    assert all(0.08 < row["sigma_seen"] < 0.15 and row["sigma"] == 0.1 for row in rows)
+    # with --degrade, --sigma is the noise added: nothing to compare
+    degraded = run("restore", folder, "-o", tmp_path / "d", "--degrade", "--sigma", "0.02", model="denoise-sigma")
+    assert degraded.exit_code == 0 and "far from" not in degraded.stderr
+
+
 def test_restore_sigma_outside_the_trained_range_warns_and_nonsense_is_refused(tmp_path, run):
     source = _noisy_face(tmp_path, 0.1)
     outside = run("restore", source, "-o", tmp_path / "o.png", "--sigma", "0.5", model="denoise-sigma")

@@ -64,6 +64,8 @@ def json_row(file) -> dict:
            "bits_per_dim": round(likeness.bits_per_dim, 4), "unusual": bool(likeness.unusual)}
     if result.sigma is not None:
         row.update(sigma=round(result.sigma, 5), sigma_estimated=result.sigma_estimated)
+    if result.sigma_seen is not None:
+        row["sigma_seen"] = round(result.sigma_seen, 5)  # estimated beside the --sigma given
     if result.psnr is not None:
         row.update(psnr=result.psnr, ssim=result.ssim)
     if result.faces:
