@@ -118,9 +118,7 @@ def estimate_notes(loaded, name: str, spec: TaskSpec, files) -> list[str]:
     far = [f for f in files if f.restoration.sigma_estimated and far_from_trained(f.restoration.sigma, trained)]
     if not far:
         return []
-    which = far[0].input.name + (f" and {len(far) - 1} more" if len(far) > 1 else "")
-    levels = sorted(f.restoration.sigma for f in far)
-    level = f"{levels[0]:.3f}" + (f" to {levels[-1]:.3f}" if levels[-1] - levels[0] >= 0.0005 else "")
+    which, level = _named_levels(far, [f.restoration.sigma for f in far])
     return [f"note: {name} restores at sigma {trained:g} whatever the noise, and the noise in {which} is estimated "
             f"at sigma {level}; --checkpoint {NOISE_AWARE} follows the noise level"]
 
@@ -133,9 +131,7 @@ def given_sigma_notes(given: float | None, files) -> list[str]:
     far = [f for f in files if f.restoration.sigma_seen is not None and far_from_given(f.restoration.sigma_seen, given)]
     if not far:
         return []
-    which = far[0].input.name + (f" and {len(far) - 1} more" if len(far) > 1 else "")
-    levels = sorted(f.restoration.sigma_seen for f in far)
-    level = f"{levels[0]:.3f}" + (f" to {levels[-1]:.3f}" if levels[-1] - levels[0] >= 0.0005 else "")
+    which, level = _named_levels(far, [f.restoration.sigma_seen for f in far])
     return [f"note: the noise in {which} is estimated at sigma {level}, far from the --sigma {given:g} given; "
             "without --sigma, restore estimates it per image"]
 
@@ -143,3 +139,10 @@ def given_sigma_notes(given: float | None, files) -> list[str]:
 def far_from_given(seen: float, given: float) -> bool:
     """Whether an estimated noise level `seen` is far from the `given` one."""
     return abs(seen - given) > 0.02 and max(seen, given) > 1.5 * min(seen, given)
+
+
+def _named_levels(files, levels: list[float]) -> tuple[str, str]:
+    """The first file's name (and how many more), and the range of their noise levels, in words."""
+    which = files[0].input.name + (f" and {len(files) - 1} more" if len(files) > 1 else "")
+    low, high = min(levels), max(levels)
+    return which, f"{low:.3f}" + (f" to {high:.3f}" if high - low >= 0.0005 else "")
