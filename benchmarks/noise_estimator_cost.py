@@ -5,6 +5,7 @@ each image when no --sigma is given).
 
 The image is a smooth random texture with noise sigma 0.1, clipped to [0, 1]. Prints one line:
 size, the estimate, seconds, and the process's peak resident memory (which includes the image).
+`--save FILE.png` also writes the image as an 8-bit file, to time a whole `flowrestore restore` of it.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from __future__ import annotations
 import argparse
 import resource
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from flowrestore.noise_level import estimate_sigma
 
@@ -23,6 +27,7 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=4000)
     ap.add_argument("--height", type=int, default=3000)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--save", type=Path, help="also write the noisy image here as an 8-bit PNG")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     generator = torch.Generator().manual_seed(0)
@@ -30,6 +35,8 @@ def main() -> None:
     smooth = torch.nn.functional.interpolate(coarse, scale_factor=16, mode="bilinear")[..., : args.height, : args.width]
     y = (smooth + 0.1 * torch.randn(smooth.shape, generator=generator)).clamp(0, 1)
     del coarse, smooth
+    if args.save is not None:
+        Image.fromarray((y[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(args.save)
     start = time.perf_counter()
     sigma = float(estimate_sigma(y)[0])
     seconds = time.perf_counter() - start
