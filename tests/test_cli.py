@@ -114,7 +114,17 @@ def test_restore_writes_next_to_the_input_in_its_layout(tmp_path, run, name, arr
     assert result.exit_code == 0, result.output
     written = Image.open(source.with_name(f"{source.stem}_restored{source.suffix}"))
     assert written.mode == mode and written.size == (14, 10) and written.format == Image.open(source).format
-    assert "restored 1 image" in result.stderr and "images/s" in result.stderr
+    assert "restored 1 image" in result.stderr and ("images/s" in result.stderr or "s per image" in result.stderr)
+
+
+@pytest.mark.parametrize(
+    "count, seconds, said",
+    [(10, 2.0, "5.0 images/s"), (1, 0.5, "2.0 images/s"), (1, 29.54, "29.5 s per image"), (3, 90.0, "30.0 s per image")],
+)
+def test_the_summary_gives_seconds_per_image_when_images_per_second_would_read_zero(count, seconds, said):
+    from flowrestore.cli.restore_report import speed
+
+    assert speed(count, seconds) == said
 
 
 def test_alpha_is_put_back_unchanged(tmp_path, run):

@@ -7,14 +7,21 @@ from pathlib import Path
 from flowrestore.cli.ui import info, note, stdout
 
 
+def speed(count: int, seconds: float) -> str:
+    """Images per second, or seconds per image when that reads better (a large photo takes many seconds)."""
+    if seconds > count:
+        return f"{seconds / count:.1f} s per image"
+    rate = count / seconds if seconds > 0 else float("inf")
+    return f"{rate:.1f} images/s"
+
+
 def print_summary(run, output: Path | None, say) -> None:
     """How many images, how fast, where to; and how face-like they came out."""
     count, seconds = len(run.files), run.seconds
-    rate = count / seconds if seconds > 0 else float("inf")
     where = output if output is not None else "next to the inputs"
     say(
         f"restored {count} image{'s' * (count != 1)} ({run.label}, {run.checkpoint}) "
-        f"in {seconds:.2f} s, {rate:.1f} images/s on {run.device.type} -> {where}"
+        f"in {seconds:.2f} s, {speed(count, seconds)} on {run.device.type} -> {where}"
     )
     scores = [row.likeness for row in run.files]
     unusual = sum(score.unusual for score in scores)
