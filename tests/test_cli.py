@@ -114,7 +114,8 @@ def test_restore_writes_next_to_the_input_in_its_layout(tmp_path, run, name, arr
     assert result.exit_code == 0, result.output
     written = Image.open(source.with_name(f"{source.stem}_restored{source.suffix}"))
     assert written.mode == mode and written.size == (14, 10) and written.format == Image.open(source).format
-    assert "restored 1 image" in result.stderr and ("images/s" in result.stderr or "s per image" in result.stderr)
+    assert "restored 1 image" in result.stderr
+    assert "images/s" in result.stderr or "s per image" in result.stderr
 
 
 @pytest.mark.parametrize(
