@@ -120,7 +120,8 @@ def test_restore_writes_next_to_the_input_in_its_layout(tmp_path, run, name, arr
 
 @pytest.mark.parametrize(
     "count, seconds, said",
-    [(10, 2.0, "5.0 images/s"), (1, 0.5, "2.0 images/s"), (1, 29.54, "29.5 s per image"), (3, 90.0, "30.0 s per image")],
+    [(10, 2.0, "5.0 images/s"), (1, 0.5, "2.0 images/s"),
+     (1, 29.54, "29.5 s per image"), (3, 90.0, "30.0 s per image")],
 )
 def test_the_summary_gives_seconds_per_image_when_images_per_second_would_read_zero(count, seconds, said):
     from flowrestore.cli.restore_report import speed
