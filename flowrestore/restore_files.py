@@ -96,8 +96,7 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     name = options.checkpoint or default_checkpoint(options.task)
     loaded = load(name, options.task, str(device), options.registry, show_progress=True, kind="solver")
     spec = task_spec(loaded.metadata.get("task"), options)
-    if options.mask is not None and spec.task != "inpaint":
-        raise UsageError(f"--mask applies to inpainting only, but the task is {spec.task}")
+    check_task_options(options, spec.task)
     notes = model_notes(loaded, name, spec, options)
     mask = read_mask(options.mask) if options.mask is not None else None
     notes += mask_notes(mask, options.mask.name) if mask is not None else []
@@ -172,6 +171,21 @@ def task_spec(base: dict | None, options: RestoreOptions) -> TaskSpec:
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return TaskSpec(**values)
+
+
+# The options that describe one task's operator, and that task: given for another, they would be ignored.
+TASK_OPTIONS = {
+    "mask": ("--mask", "inpaint"), "box": ("--box", "inpaint"), "blur_sigma": ("--blur-sigma", "deblur"),
+    "blur_kernel": ("--blur-kernel", "deblur"), "blur_boundary": ("--blur-boundary", "deblur"),
+}
+TASK_WORDS = {"denoise": "denoising", "inpaint": "inpainting", "deblur": "deblurring"}
+
+
+def check_task_options(options: RestoreOptions, task: str) -> None:
+    """Refuse an option of another task's operator instead of ignoring it."""
+    for field, (flag, owner) in TASK_OPTIONS.items():
+        if getattr(options, field) is not None and task != owner:
+            raise UsageError(f"{flag} applies to {TASK_WORDS[owner]} only, but the task is {task}")
 
 
 def tiling_for(options: RestoreOptions, spec: TaskSpec | None) -> Tiling:
