@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from flowrestore.operators.base import LinearOperator
 
 TASKS = ("denoise", "inpaint", "deblur")
+MAX_KERNEL = 121  # taps of the widest blur allowed, sigma_b = 20: 2*ceil(3*20)+1
 BOUNDARIES = ("zero", "periodic")  # of the blur: zero padding of the centred image, or circular
 
 
@@ -44,8 +45,9 @@ class TaskSpec:
             raise UsageError(f"noise sigma must lie in [0, 1) (pixel values in [0, 1]), got {self.noise_sigma}")
         if self.task == "deblur" and not 0 < self.blur_sigma <= 20:
             raise UsageError(f"blur sigma must lie in (0, 20], got {self.blur_sigma}")
-        if self.blur_kernel < 0 or (self.blur_kernel and self.blur_kernel % 2 == 0):
-            raise UsageError(f"the blur kernel size must be odd (or 0 for 2*ceil(3*sigma)+1), got {self.blur_kernel}")
+        if self.blur_kernel < 0 or self.blur_kernel > MAX_KERNEL or (self.blur_kernel and self.blur_kernel % 2 == 0):
+            raise UsageError(f"the blur kernel size must be odd and at most {MAX_KERNEL} (the widest blur's "
+                             f"2*ceil(3*20)+1), or 0 for 2*ceil(3*sigma)+1; got {self.blur_kernel}")
         if self.blur_boundary not in BOUNDARIES:
             raise UsageError(f"unknown blur boundary {self.blur_boundary!r}; choose one of {', '.join(BOUNDARIES)}")
         if self.task == "inpaint" and self.box < 1:

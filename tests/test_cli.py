@@ -247,6 +247,7 @@ ERRORS = {
     "box on denoising": (["--box", "9"], "denoise", ["--box applies to inpainting only"]),
     "blur sigma on denoising": (["--blur-sigma", "2"], "denoise", ["--blur-sigma applies to deblurring only"]),
     "blur kernel on inpainting": (["--blur-kernel", "5"], "inpaint", ["--blur-kernel applies to deblurring only"]),
+    "blur kernel wider than any blur": (["--blur-kernel", "999"], "deblur", ["at most 121", "got 999"]),
     "blur boundary on denoising": (["--blur-boundary", "periodic"], "denoise",
                                    ["--blur-boundary applies to deblurring only"]),
     "wrong-size mask": (["--mask", "MASK"], "inpaint", ["the mask is 5x5 but", "a.png is 8x8"]),
