@@ -13,6 +13,8 @@ from __future__ import annotations
 class FlowrestoreError(Exception):
     """A problem the user can fix; str(error) is the one-line message shown to them."""
 
+    exit_code = 1  # the CLI's, for this error
+
 
 class UsageError(FlowrestoreError, ValueError):
     """A value the user gave that cannot be used (an option, a configuration field, a size)."""
@@ -102,6 +104,16 @@ class ImageTooLargeError(FlowrestoreError):
 
 class OutOfMemoryError(FlowrestoreError):
     """The computer ran out of memory while restoring; the message names the remedy."""
+
+
+class RestoreStopped(FlowrestoreError):
+    """A restore that stopped after writing some of its results; the message names them."""
+
+
+class RestoreInterrupted(RestoreStopped):
+    """A restore interrupted by the user (Ctrl-C); the message names what was written."""
+
+    exit_code = 130  # the shell's convention for SIGINT
 
 
 class FaceDetectorError(FlowrestoreError):

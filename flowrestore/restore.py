@@ -42,8 +42,8 @@ Progress = Callable[[int, int], None]  # (tiles done, tiles in all); an image th
 
 @dataclass(frozen=True)
 class Restoration:
-    image: ImageData  # the restored image, in the input's file layout
-    measurement: Tensor  # (3, H, W): what the solver was given (the input, or the simulated y)
+    image: ImageData | None  # the restored image, in the input's file layout (None once released)
+    measurement: Tensor | None  # (3, H, W): what the solver was given (the input, or the simulated y)
     sigma: float | None = None  # the noise level given to (or, fixed denoisers, reported beside) the model
     sigma_estimated: bool = False  # ... estimated from the image (no --sigma)
     sigma_seen: float | None = None  # with --sigma given (not --degrade): the level estimated from the image
@@ -51,6 +51,11 @@ class Restoration:
     ssim: float | None = None
     comparison: Tensor | None = None  # (3, H, W'): measurement | restored [| reference]
     faces: tuple[Face, ...] = ()  # the faces restored at the prior's framing, in face mode
+
+    def released(self) -> "Restoration":
+        """The same record without its pixels (image, measurement, comparison), once they are written:
+        what a restore of many files keeps of each."""
+        return replace(self, image=None, measurement=None, comparison=None)
 
 
 def _batches(images: Sequence[ImageData], batch_size: int, alone: Callable[[ImageData], bool]) -> list[list[int]]:

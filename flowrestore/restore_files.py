@@ -8,14 +8,14 @@ flowrestore.restore's.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from flowrestore.errors import FlowrestoreError, ImageWriteError, UsageError
-from flowrestore.imageio import ImageData
+from flowrestore.errors import FlowrestoreError, RestoreInterrupted, RestoreStopped, UsageError
 from flowrestore.likeness import Likeness
 from flowrestore.operators import TaskSpec
 from flowrestore.restore import Restoration
@@ -41,6 +41,7 @@ class RestoreOptions:
     batch_size: int = 8
     output: Path | None = None  # a file (one input) or a folder; default: next to each input
     force: bool = False
+    skip_existing: bool = False  # leave out the inputs whose result exists (a run resumed)
     degrade: bool = False  # treat the inputs as clean: measure, restore and score them
     compare: bool = False
     seed: int = 0
@@ -57,7 +58,9 @@ class RestoredFile:
     input: Path
     output: Path
     comparison: Path | None
-    restoration: Restoration  # its .faces: the faces restored at the prior's framing  # the image, its noise level, and PSNR/SSIM with --degrade
+    # its noise level, PSNR/SSIM with --degrade, and the faces restored at the prior's framing;
+    # released: its pixels are in `output`
+    restoration: Restoration
     likeness: Likeness  # under the bundled celeba-prior (flowrestore.likeness)
     face_figure: Path | None = None  # with show_faces
     face_likeness: tuple[Likeness, ...] = ()  # of each face in restoration.faces
@@ -72,23 +75,35 @@ class RestoredFiles:
     seconds: float  # restoring, reading and writing excluded
     files: list[RestoredFile]
     notes: list[str]  # "note: ..." and "warning: ..." lines, in the order they arose
+    skipped: tuple[Path, ...] = ()  # --skip-existing: the inputs whose result existed
+
+
+# Inputs are read, restored and written a chunk at a time, so that a folder of photos is never held in
+# memory at once and an interruption keeps what was written: a chunk holds consecutive inputs, at most
+# CHUNK_BATCHES batches of them and CHUNK_PIXELS pixels (a larger image, or one restored in tiles, is a
+# chunk of its own).
+CHUNK_BATCHES = 4
+CHUNK_PIXELS = 16_000_000
 
 
 def restore_files(options: RestoreOptions, progress: FileProgress | None = None) -> RestoredFiles:
-    """Restore every input of `options` and write the results; nothing is written on an error
-    found before the first write."""
+    """Restore every input of `options` and write the results, a chunk of inputs at a time.
+
+    Every input is read and checked before anything is written, so that a bad one costs nothing.
+    An error or an interruption (KeyboardInterrupt) after the first write raises RestoreStopped,
+    which names what was written; each result kept is complete. The RestoredFiles returned hold
+    no pixels: they are in the files written.
+    """
     from flowrestore.checkpoints import default_checkpoint, load
     from flowrestore.devices import pick_device
-    from flowrestore.faces.figure import write_frames
     from flowrestore.imageio import read_mask
-    from flowrestore.operators import image_seed
+    from flowrestore.likeness import PRIOR
     from flowrestore.paths import comparison_paths, expand_inputs, plan_outputs
-    from flowrestore.restore import restore_images
     from flowrestore.restore_notes import estimate_notes, floor_notes, given_sigma_notes, mask_notes, model_notes
-    from flowrestore.solving import noise_conditioned
+    from flowrestore.tiling import count_tiles, fits_one_tile
 
     check_options(options)
-    paths = expand_inputs(list(options.inputs))
+    paths, skipped = unfinished(expand_inputs(list(options.inputs)), options)
     targets = plan_outputs(paths, options.output, options.force)
     figures = comparison_paths(paths, targets, options.force) if options.compare else [None] * len(paths)
     boxes = comparison_paths(paths, targets, options.force, "faces") if options.show_faces else [None] * len(paths)
@@ -97,31 +112,87 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     loaded = load(name, options.task, str(device), options.registry, show_progress=True, kind="solver")
     spec = task_spec(loaded.metadata.get("task"), options)
     check_task_options(options, spec.task)
-    notes = model_notes(loaded, name, spec, options)
+    notes = model_notes(loaded, name, spec, options) + skipped_notes(skipped)
     mask = read_mask(options.mask) if options.mask is not None else None
     notes += mask_notes(mask, options.mask.name) if mask is not None else []
-    images = read_inputs(paths, targets)
-    notes += [f"note: {image.source}: {text}" for image in images for text in image.notes]
+    inputs = check_inputs(paths, targets, spec, mask)
+    notes += [f"note: {path}: {text}" for path, layout in zip(paths, inputs) for text in layout.notes]
 
+    tiling, multiple = tiling_for(options, spec), loaded.model.size_multiple
+    total = sum(count_tiles(layout.height, layout.width, tiling, multiple) for layout in inputs)
+    prior = load(PRIOR).model  # face-likeness (flowrestore.likeness)
+    files: list[RestoredFile] = []
+    written: list[Path] = []
+    seconds, tiles_before = 0.0, 0
+    with stopped_after(written, len(paths)):
+        tiled = lambda layout: not fits_one_tile(layout.height, layout.width, tiling, multiple)  # noqa: E731
+        for chunk in plan_chunks(inputs, options.batch_size, tiled):
+            done = [paths[i] for i in chunk]
+            rows, spent, tiles = restore_chunk(
+                loaded.model, done, [targets[i] for i in chunk], [figures[i] for i in chunk],
+                [boxes[i] for i in chunk], spec, mask, options, name, prior, tiling, written,
+                progress=None if progress is None else
+                lambda finished, _, before=tiles_before: progress(before + finished, total, len(paths)),
+            )
+            files += rows
+            seconds += spent
+            tiles_before += tiles
+    notes += estimate_notes(loaded, name, spec, files) + floor_notes(loaded, name, files)
+    notes += given_sigma_notes(options.sigma, files)
+    label = run_label(spec, options, loaded.model)
+    return RestoredFiles(name, spec, label, device, seconds, files, notes, tuple(skipped))
+
+
+def unfinished(paths: list[Path], options: RestoreOptions) -> tuple[list[Path], list[Path]]:
+    """The inputs to restore, and with --skip-existing those left out because their result exists
+    (a result is written whole or not at all, so one that exists is complete)."""
+    from flowrestore.paths import plan_outputs
+
+    if not options.skip_existing:
+        return paths, []
+    targets = plan_outputs(paths, options.output, force=True)
+    return ([p for p, t in zip(paths, targets) if not t.exists()],
+            [p for p, t in zip(paths, targets) if t.exists()])
+
+
+def skipped_notes(skipped: list[Path]) -> list[str]:
+    if not skipped:
+        return []
+    shown = ", ".join(p.name for p in skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+    return [f"note: skipped {len(skipped)} input{'s' * (len(skipped) != 1)} whose result exists "
+            f"(--skip-existing): {shown}"]
+
+
+def restore_chunk(model, paths: list[Path], targets: list[Path], figures: list[Path | None],
+                  boxes: list[Path | None], spec: TaskSpec, mask, options: RestoreOptions, name: str, prior,
+                  tiling: Tiling, written: list[Path], progress=None) -> tuple[list[RestoredFile], float, int]:
+    """Read, restore, score and write one chunk of inputs (each result added to `written` once in
+    place); its rows (without pixels), the seconds spent restoring, and the tiles it took."""
+    from flowrestore.faces.figure import write_frames
+    from flowrestore.imageio import read_each, read_image
+    from flowrestore.operators import image_seed
+    from flowrestore.restore import restore_images
+    from flowrestore.solving import noise_conditioned
+    from flowrestore.tiling import count_tiles
+
+    images = read_each(paths, read_image)
     started = time.perf_counter()
     # From the file name, as in the benchmark: an image gets the same measurement in both,
     # whatever else is in the run and however it is batched.
     seeds = [image_seed(p.name, options.seed) for p in paths]
-    report = None if progress is None else (lambda done, total: progress(done, total, len(images)))
     restored = restore_images(
-        loaded.model, images, spec, mask, degrade=options.degrade, seeds=seeds, compare=options.compare,
-        batch_size=options.batch_size, tiling=tiling_for(options, spec), progress=report, sigma=options.sigma,
+        model, images, spec, mask, degrade=options.degrade, seeds=seeds, compare=options.compare,
+        batch_size=options.batch_size, tiling=tiling, progress=progress, sigma=options.sigma,
         faces=face_options(options),
     )
     seconds = time.perf_counter() - started
     check_finite(restored, paths, name)
-    likeness, per_face = face_likeness(restored, spec.task, name, noise_conditioned(loaded.model))
-    write_all(restored, targets, figures, options.force)
+    likeness, per_face = face_likeness(prior, restored, spec.task, name, noise_conditioned(model))
+    write_all(restored, targets, figures, options.force, written)
     write_frames(restored, boxes, options.force)
-    files = [RestoredFile(*row) for row in zip(paths, targets, figures, restored, likeness, boxes, per_face)]
-    notes += estimate_notes(loaded, name, spec, files) + floor_notes(loaded, name, files)
-    notes += given_sigma_notes(options.sigma, files)
-    return RestoredFiles(name, spec, run_label(spec, options, loaded.model), device, seconds, files, notes)
+    rows = zip(paths, targets, figures, [r.released() for r in restored], likeness, boxes, per_face)
+    tiles = sum(count_tiles(image.height, image.width, tiling, model.size_multiple) for image in images)
+    return [RestoredFile(*row) for row in rows], seconds, tiles
 
 
 def run_label(spec: TaskSpec, options: RestoreOptions, model) -> str:
@@ -149,6 +220,8 @@ def check_options(options: RestoreOptions) -> None:
     if (options.only_faces or options.show_faces) and options.faces == "off":
         raise UsageError("--only-faces and --show-faces need face mode: add --faces (find faces) or --aligned")
     face_options(options)
+    if options.force and options.skip_existing:
+        raise UsageError("give --force (overwrite existing results) or --skip-existing (keep them), not both")
     if options.mask is not None and options.box is not None:
         raise UsageError("give --mask or --box, not both: the mask already says which pixels to fill")
 
@@ -194,21 +267,77 @@ def tiling_for(options: RestoreOptions, spec: TaskSpec | None) -> Tiling:
     return Tiling(tile=options.tile, pad=pad)
 
 
-def read_inputs(paths: list[Path], targets: list[Path]) -> list[ImageData]:
-    """Every input decoded, after its size is checked; every unreadable one is named at once,
-    and every target is checked writable before anything is restored."""
+@dataclass(frozen=True)
+class InputLayout:
+    """What checking an input found out: its size, and what reading it changed."""
+
+    height: int
+    width: int
+    notes: tuple[str, ...]
+
+
+def check_inputs(paths: list[Path], targets: list[Path], spec: TaskSpec, mask) -> list[InputLayout]:
+    """Every input decoded once and checked before anything is restored or written: its size (from
+    the header first), that it can be read (every unreadable one is named at once), that the mask
+    fits it and that its target can hold it. Its pixels are let go: they are read again when its
+    chunk is restored."""
     from flowrestore.image_writing import check_writable
     from flowrestore.imageio import image_size, read_each, read_image
     from flowrestore.resources import check_pixels
+    from flowrestore.solving import observed_mask
 
     for path in paths:  # before decoding anything: a decoded image costs 12 bytes a pixel
         size = image_size(path)
         if size is not None:
             check_pixels(*size, str(path))
-    images = read_each(paths, read_image)
-    for image, target in zip(images, targets):
+
+    def check(pair: tuple[Path, Path]) -> InputLayout:
+        path, target = pair
+        image = read_image(path)
+        observed_mask(spec, mask, image.height, image.width, str(path))
         check_writable(target, image)
-    return images
+        return InputLayout(image.height, image.width, image.notes)
+
+    return read_each(list(zip(paths, targets)), check)
+
+
+def plan_chunks(inputs: list[InputLayout], batch_size: int,
+                alone: Callable[[InputLayout], bool] = lambda layout: False) -> list[list[int]]:
+    """Consecutive inputs, at most CHUNK_BATCHES batches of them and CHUNK_PIXELS pixels to a chunk;
+    an input for which `alone` holds (one restored in tiles) is a chunk of its own."""
+    chunks: list[list[int]] = []
+    pixels, closed = 0, True
+    for i, layout in enumerate(inputs):
+        size, single = layout.height * layout.width, alone(layout)
+        if closed or single or len(chunks[-1]) >= CHUNK_BATCHES * batch_size or pixels + size > CHUNK_PIXELS:
+            chunks.append([])
+            pixels = 0
+        chunks[-1].append(i)
+        pixels += size
+        closed = single
+    return chunks
+
+
+@contextmanager
+def stopped_after(written: list[Path], count: int) -> Iterator[None]:
+    """An error after the first write, or an interruption, becomes RestoreStopped naming what was
+    written; an error before it passes as it is (nothing was written)."""
+    try:
+        yield
+    except KeyboardInterrupt as error:
+        raise RestoreInterrupted(f"interrupted; {_written(written, count)}") from error
+    except FlowrestoreError as error:
+        if not written:
+            raise
+        raise RestoreStopped(f"{str(error).rstrip('.')}. Stopped; {_written(written, count)}") from error
+
+
+def _written(written: list[Path], count: int) -> str:
+    if not written:
+        return "nothing was written"
+    shown = ", ".join(str(p) for p in written[:5]) + (f" and {len(written) - 5} more" if len(written) > 5 else "")
+    rest = "" if len(written) == count else "; --skip-existing restores the rest"
+    return f"{len(written)} of {count} results were written, each complete ({shown}){rest}"
 
 
 def check_finite(results: list[Restoration], paths: list[Path], checkpoint: str) -> None:
@@ -217,20 +346,18 @@ def check_finite(results: list[Restoration], paths: list[Path], checkpoint: str)
     if bad:
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         raise FlowrestoreError(
-            f"checkpoint {checkpoint} produced NaN or infinite values for {shown}; nothing was written. "
+            f"checkpoint {checkpoint} produced NaN or infinite values for {shown}, which were not written. "
             "The checkpoint is probably broken: use another one"
         )
 
 
-def face_likeness(results: list[Restoration], task: str, checkpoint: str | None = None,
+def face_likeness(prior, results: list[Restoration], task: str, checkpoint: str | None = None,
                   noise_aware: bool = False) -> tuple[list[Likeness], list[tuple[Likeness, ...]]]:
-    """Each restoration's face-likeness under the bundled celeba-prior (flowrestore.likeness), and
-    that of each face restored in face mode; `checkpoint` names the solver, `noise_aware` says whether it
-    is noise-conditioned (likeness.limits_for)."""
-    from flowrestore.checkpoints import load
-    from flowrestore.likeness import PRIOR, assess
+    """Each restoration's face-likeness under `prior`, the bundled celeba-prior (flowrestore.likeness),
+    and that of each face restored in face mode; `checkpoint` names the solver, `noise_aware` says
+    whether it is noise-conditioned (likeness.limits_for)."""
+    from flowrestore.likeness import assess
 
-    prior = load(PRIOR).model
     whole = assess(prior, [r.image.rgb for r in results], task, checkpoint=checkpoint, noise_aware=noise_aware)
     faces = assess(prior, [face.restored for r in results for face in r.faces], task, checkpoint=checkpoint,
                    noise_aware=noise_aware)
@@ -241,21 +368,13 @@ def face_likeness(results: list[Restoration], task: str, checkpoint: str | None 
     return whole, per_face
 
 
-def write_all(results: list[Restoration], targets: list[Path], figures: list[Path | None], force: bool) -> None:
-    """Write every output; if one cannot be written (e.g. it appeared meanwhile), stop and say
-    which were written before it."""
+def write_all(results: list[Restoration], targets: list[Path], figures: list[Path | None], force: bool,
+              written: list[Path]) -> None:
+    """Write every output (and figure), adding each result to `written` once it is in place."""
     from flowrestore.image_writing import write_image, write_rgb
 
-    written: list[Path] = []
-    try:
-        for result, target, figure in zip(results, targets, figures):
-            write_image(target, result.image, overwrite=force)
-            written.append(target)
-            if figure is not None:
-                write_rgb(figure, result.comparison, overwrite=force)
-                written.append(figure)
-    except ImageWriteError as e:
-        if not written:
-            raise
-        shown = ", ".join(str(p) for p in written[:10]) + (f" and {len(written) - 10} more" if len(written) > 10 else "")
-        raise ImageWriteError(f"{e}. Stopped; written before it: {shown}") from e
+    for result, target, figure in zip(results, targets, figures):
+        write_image(target, result.image, overwrite=force)
+        if figure is not None:
+            write_rgb(figure, result.comparison, overwrite=force)
+        written.append(target)

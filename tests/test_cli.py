@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -611,7 +612,7 @@ def test_non_finite_outputs_are_not_written(tmp_path, run, monkeypatch):
 
     monkeypatch.setattr(flowrestore.restore, "restore_images", nan)
     image = write_image(tmp_path / "a.png", rgb_array(8, 8))
-    fails(run("restore", image, model="denoise"), "tiny-denoise.safetensors produced NaN", "a.png", "nothing was written")
+    fails(run("restore", image, model="denoise"), "tiny-denoise.safetensors produced NaN", "a.png", "were not written")
     assert not (tmp_path / "a_restored.png").exists()
 
 
@@ -710,3 +711,77 @@ def test_restore_json_is_one_document_on_stdout_and_quiet_silences_info(tmp_path
     quiet = run("restore", source, "-o", tmp_path / "q.png", "--quiet", model="denoise-sigma")
     assert quiet.exit_code == 0 and quiet.stdout == "" and "restored 1 image" not in quiet.stderr
     assert "estimated noise sigma" not in quiet.stderr
+
+
+@pytest.mark.parametrize(
+    "stop, code, words",
+    [
+        (KeyboardInterrupt, 130, ["interrupted; 4 of 6 results were written, each complete", "--skip-existing"]),
+        (lambda: FlowrestoreError("the disk is full"), 1, ["the disk is full. Stopped; 4 of 6 results were written"]),
+    ],
+    ids=["interrupted", "error"],
+)
+def test_a_stopped_run_keeps_the_chunks_it_wrote_and_skip_existing_resumes_it(tmp_path, run, monkeypatch,
+                                                                              stop, code, words):
+    import flowrestore.restore as restore_module
+
+    sources = [write_image(tmp_path / f"{i}.png", rgb_array(8, 8, seed=i)) for i in range(6)]
+    real, calls = restore_module.restore_images, []
+
+    def second_chunk_stops(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise stop()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(restore_module, "restore_images", second_chunk_stops)
+    out = tmp_path / "out"
+    result = run("restore", *sources, "--batch-size", "1", "-o", out, model="denoise")  # chunks of 4 images
+    assert result.exit_code == code, result.output
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and all(word in last for word in words), last
+    written = sorted(out.iterdir())
+    assert [p.name for p in written] == [f"{i}.png" for i in range(4)]  # whole files only, no temporaries
+    assert all(Image.open(p).size == (8, 8) for p in written)
+
+    monkeypatch.setattr(restore_module, "restore_images", real)
+    again = run("restore", *sources, "--batch-size", "1", "-o", out, "--skip-existing", "--json", model="denoise")
+    assert again.exit_code == 0, again.output
+    assert "skipped 4 inputs whose result exists (--skip-existing): 0.png, 1.png, 2.png, 3.png" in again.stderr
+    summary = json.loads(again.stdout)
+    assert [Path(row["input"]).name for row in summary["images"]] == ["4.png", "5.png"]
+    assert [Path(p).name for p in summary["skipped"]] == ["0.png", "1.png", "2.png", "3.png"]
+    assert sorted(p.name for p in out.iterdir()) == [f"{i}.png" for i in range(6)]
+
+    done = run("restore", *sources, "-o", out, "--skip-existing", model="denoise")
+    assert done.exit_code == 0 and "nothing to restore: the result of every input exists (6 skipped)" in done.stderr
+
+
+def test_an_interruption_before_any_write_says_nothing_was_written(tmp_path, run, monkeypatch):
+    import flowrestore.restore as restore_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(restore_module, "restore_images", interrupted)
+    result = run("restore", write_image(tmp_path / "a.png", rgb_array(8, 8)), model="denoise")
+    assert result.exit_code == 130 and result.stderr.strip().endswith("error: interrupted; nothing was written")
+    assert not (tmp_path / "a_restored.png").exists()
+
+
+def test_skip_existing_and_force_contradict(tmp_path, run):
+    source = write_image(tmp_path / "a.png", rgb_array(8, 8))
+    fails(run("restore", source, "--skip-existing", "--force", model="denoise"), "not both")
+
+
+def test_how_inputs_are_chunked_changes_no_score(tmp_path, run, monkeypatch):
+    import flowrestore.restore_files as restore_files
+
+    sources = [write_image(tmp_path / f"{i}.png", rgb_array(8 + 8 * (i % 2), 8, seed=i)) for i in range(5)]
+    scores = []
+    for batches in (1, 100):
+        monkeypatch.setattr(restore_files, "CHUNK_BATCHES", batches)
+        result = run("restore", *sources, "--degrade", "--json", "-o", tmp_path / f"out{batches}", model="denoise")
+        assert result.exit_code == 0, result.output
+        scores.append([row["psnr"] for row in json.loads(result.stdout)["images"]])
+    assert scores[0] == pytest.approx(scores[1], abs=1e-4)

@@ -156,3 +156,14 @@ def test_ssim_in_strips_is_the_whole_images_ssim():
     for rows in (7, 40, 64, 1000):
         strips = metrics._ssim_in_strips(np.moveaxis(noisy, 0, -1), np.moveaxis(clean, 0, -1), options, rows)
         assert strips == pytest.approx(whole, abs=1e-9)
+
+
+def test_chunks_hold_at_most_four_batches_and_a_pixel_budget():
+    from flowrestore.restore_files import InputLayout, plan_chunks
+
+    face, photo, huge = InputLayout(64, 64, ()), InputLayout(3000, 4000, ()), InputLayout(5000, 6000, ())
+    assert [len(chunk) for chunk in plan_chunks([face] * 10, 2)] == [8, 2]
+    assert plan_chunks([face, photo, photo, face], 8) == [[0, 1], [2, 3]]  # 12 MP each: two fill 16 MP
+    assert plan_chunks([face, huge, face], 8) == [[0], [1], [2]]  # above the budget: alone
+    tiled = lambda layout: layout.height > 512  # noqa: E731
+    assert plan_chunks([face, InputLayout(1024, 1024, ()), face, face], 8, tiled) == [[0], [1], [2, 3]]

@@ -41,4 +41,4 @@ class ErrorBoundary(TyperGroup):
             if message is None or ctx.params.get("debug"):
                 raise
             stderr().print(f"error: {message}", style="bold red", markup=False, highlight=False, soft_wrap=True)
-            raise Exit(1) from None
+            raise Exit(getattr(error, "exit_code", 1)) from None

@@ -32,6 +32,7 @@ from flowrestore.cli.restore_options import (
     QuietOption,
     ShowFacesOption,
     SigmaOption,
+    SkipExistingOption,
     TileOption,
     TilePadOption,
 )
@@ -55,6 +56,7 @@ def command(
     batch_size: BatchSizeOption = 8,
     output: OutputOption = None,
     force: ForceOption = False,
+    skip_existing: SkipExistingOption = False,
     degrade: DegradeOption = False,
     compare: CompareOption = False,
     seed: SeedOption = 0,
@@ -76,8 +78,8 @@ def command(
     options = RestoreOptions(
         inputs=tuple(inputs), task=task, checkpoint=checkpoint, sigma=sigma, mask=mask, box=box,
         blur_sigma=blur_sigma, blur_kernel=blur_kernel, blur_boundary=blur_boundary, device=device,
-        batch_size=batch_size, output=output, force=force, degrade=degrade, compare=compare, seed=seed,
-        tile=tile, tile_pad=tile_pad, registry=ctx.obj.registry if ctx.obj else None,
+        batch_size=batch_size, output=output, force=force, skip_existing=skip_existing, degrade=degrade,
+        compare=compare, seed=seed, tile=tile, tile_pad=tile_pad, registry=ctx.obj.registry if ctx.obj else None,
         faces="detect" if faces else "aligned" if aligned else "off", only_faces=only_faces, show_faces=show_faces,
     )
     from flowrestore.allocator import keep_freed_memory

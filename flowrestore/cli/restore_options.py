@@ -25,6 +25,10 @@ BoxOption = Annotated[
 BlurSigmaOption = Annotated[
     Optional[float], typer.Option("--blur-sigma", help="Deblurring: Gaussian blur std in pixels.")
 ]
+SkipExistingOption = Annotated[
+    bool,
+    typer.Option("--skip-existing", help="Leave out the inputs whose result exists (resume a stopped run)."),
+]
 DegradeOption = Annotated[
     bool, typer.Option("--degrade", help="Treat inputs as clean: measure, restore, print PSNR/SSIM against them.")
 ]

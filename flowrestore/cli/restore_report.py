@@ -18,6 +18,9 @@ def speed(count: int, seconds: float) -> str:
 def print_summary(run, output: Path | None, say) -> None:
     """How many images, how fast, where to; and how face-like they came out."""
     count, seconds = len(run.files), run.seconds
+    if not count:
+        say(f"nothing to restore: the result of every input exists ({len(run.skipped)} skipped)")
+        return
     where = output if output is not None else "next to the inputs"
     say(
         f"restored {count} image{'s' * (count != 1)} ({run.label}, {run.checkpoint}) "
@@ -53,8 +56,9 @@ def json_summary(run, degrade: bool) -> dict:
     summary = {
         "checkpoint": run.checkpoint, "task": run.task.to_dict(), "device": run.device.type,
         "seconds": round(run.seconds, 3), "images": [json_row(row) for row in run.files],
+        "skipped": [str(path) for path in run.skipped],
     }
-    if degrade:
+    if degrade and run.files:
         results = [row.restoration for row in run.files]
         summary["mean"] = {"psnr": sum(r.psnr for r in results) / len(results)}
         ssims = [r.ssim for r in results if r.ssim is not None]
@@ -101,6 +105,8 @@ def print_sigmas(files, say=info) -> None:
 def print_scores(files) -> None:
     from flowrestore.metrics import ssim_available
 
+    if not files:
+        return
     out = stdout()
     width = max(len(f.input.name) for f in files)
     results = [f.restoration for f in files]
