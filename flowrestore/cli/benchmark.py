@@ -99,16 +99,11 @@ def benchmark(
     console = Console()
     registry = ctx.obj.registry if ctx.obj is not None else None
     located = locate(required_checkpoints(plan(config)), checkpoint_dir, registry)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(p) -> None:
-            if p.setting not in tasks:
-                tasks[p.setting] = bar.add_task(p.setting, total=p.total)
-            bar.update(tasks[p.setting], completed=p.done)
-
-        result = run_benchmark(config, located.files, located.missing, progress)
+    bars = _SettingBars(console)
+    try:
+        result = run_benchmark(config, located.files, located.missing, bars)
+    finally:
+        bars.stop()
     console.print(_table(summarize(result)))
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
@@ -120,3 +115,24 @@ def benchmark(
         raise FlowrestoreError(
             f"could not run {'; '.join(problems)}; fix that, or pass --skip-missing to accept the partial table"
         )
+
+
+class _SettingBars:
+    """A progress bar per setting, drawn from the first report: an error found before any (a bad
+    dataset, --limit) leaves no trace of a bar above its one line."""
+
+    def __init__(self, console: Console) -> None:
+        self.console, self.bar, self.tasks = console, None, {}
+
+    def __call__(self, p) -> None:
+        if self.bar is None:
+            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            self.bar = Progress(*columns, console=self.console, transient=True)
+            self.bar.start()
+        if p.setting not in self.tasks:
+            self.tasks[p.setting] = self.bar.add_task(p.setting, total=p.total)
+        self.bar.update(self.tasks[p.setting], completed=p.done)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()

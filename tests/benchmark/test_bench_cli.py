@@ -148,3 +148,15 @@ def test_image_sizes_the_models_cannot_take_are_one_line_errors_that_name_a_size
     assert classical.exit_code == 0, classical.output  # methods that take any size still run
     fitted = CliRunner().invoke(app, [*common, "--method", "glow", "--size", "16"])
     assert fitted.exit_code == 0, fitted.output
+
+
+@pytest.mark.parametrize("extra, words", [(["--dataset", "nope"], "neither celeba nor anime"),
+                                          (["--limit", "0"], "--limit must be at least 1")])
+def test_an_error_before_the_first_image_is_one_line_with_no_bar_above_it(image_folder, tmp_path, extra, words):
+    from flowrestore.cli import app
+
+    args = ["benchmark", "--dataset", str(image_folder), "--method", "measurement", "--device", "cpu",
+            "--out", str(tmp_path / "out"), *extra]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert result.output.startswith("error: ") and words in result.output and result.output.count("\n") == 1
