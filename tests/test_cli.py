@@ -318,6 +318,14 @@ def test_every_command_takes_the_same_device_choices(tmp_path, run):
         fails(run("restore", source, model="denoise", device="cuda:1"), "--device cuda:1: CUDA is not available")
 
 
+@pytest.mark.parametrize("command", [["pretrain"], ["finetune", "--task", "denoise"]])
+def test_a_training_data_error_stands_alone_without_a_bar_above_it(tmp_path, command):
+    result = CliRunner().invoke(app, [*command, "--data", str(tmp_path / "gone"), "--max-steps", "1",
+                                      "--output", str(tmp_path / "run"), "--device", "cpu"])
+    fails(result, "does not exist; pass a folder")
+    assert "" not in result.output.splitlines(), result.output  # stdout and stderr as a terminal shows them
+
+
 def test_checkpoints_list_and_show(run):
     listed = run("checkpoints", "list", device=None)
     assert listed.exit_code == 0, listed.output

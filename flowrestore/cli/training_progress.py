@@ -7,7 +7,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 
 class TrainingProgress:
-    """A progress bar with images/s, loss and ETA; evaluation lines printed above it."""
+    """A progress bar with images/s, loss and ETA; evaluation lines printed above it. The bar is
+    drawn from the first step, so an error found before (a missing folder) stands alone."""
 
     def __init__(self, console: Console, description: str):
         self.console = console
@@ -26,11 +27,11 @@ class TrainingProgress:
         self.task = None
 
     def __enter__(self) -> "TrainingProgress":
-        self.progress.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.progress.__exit__(*exc)
+        if self.task is not None:
+            self.progress.stop()
 
     def __call__(self, event: dict) -> None:
         kind = event.get("event")
@@ -48,6 +49,7 @@ class TrainingProgress:
             total = event["total"]
             bounded = total < 10**11
             if self.task is None:
+                self.progress.start()
                 self.task = self.progress.add_task(
                     self.description, total=total if bounded else None, loss="-", rate="-",
                     total_txt=str(total) if bounded else "?",
