@@ -66,7 +66,7 @@ BlurKernelOption = Annotated[
     Optional[int],
     typer.Option(
         "--blur-kernel",
-        help="Deblurring: kernel side in pixels, odd (the paper's 5), or 0 for 2*ceil(3*sigma_b)+1.",
+        help="Deblurring: kernel side in pixels, odd, at most 121 (the paper's 5), or 0 for 2*ceil(3*sigma_b)+1.",
     ),
 ]
 BlurBoundaryOption = Annotated[
