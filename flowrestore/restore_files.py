@@ -8,14 +8,13 @@ flowrestore.restore's.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from flowrestore.errors import FlowrestoreError, RestoreInterrupted, RestoreStopped, UsageError
+from flowrestore.errors import FlowrestoreError, UsageError
 from flowrestore.likeness import Likeness
 from flowrestore.operators import TaskSpec
 from flowrestore.restore import Restoration
@@ -78,16 +77,9 @@ class RestoredFiles:
     skipped: tuple[Path, ...] = ()  # --skip-existing: the inputs whose result existed
 
 
-# Inputs are read, restored and written a chunk at a time, so that a folder of photos is never held in
-# memory at once and an interruption keeps what was written: a chunk holds consecutive inputs, at most
-# CHUNK_BATCHES batches of them and CHUNK_PIXELS pixels (a larger image, or one restored in tiles, is a
-# chunk of its own).
-CHUNK_BATCHES = 4
-CHUNK_PIXELS = 16_000_000
-
-
 def restore_files(options: RestoreOptions, progress: FileProgress | None = None) -> RestoredFiles:
-    """Restore every input of `options` and write the results, a chunk of inputs at a time.
+    """Restore every input of `options` and write the results, a chunk of inputs at a time
+    (flowrestore.file_chunks).
 
     Every input is read and checked before anything is written, so that a bad one costs nothing.
     An error or an interruption (KeyboardInterrupt) after the first write raises RestoreStopped,
@@ -96,6 +88,7 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     """
     from flowrestore.checkpoints import default_checkpoint, load
     from flowrestore.devices import pick_device
+    from flowrestore.file_chunks import check_inputs, plan_chunks, skipped_notes, stopped_after, unfinished
     from flowrestore.imageio import read_mask
     from flowrestore.likeness import PRIOR
     from flowrestore.paths import comparison_paths, expand_inputs, plan_outputs
@@ -103,7 +96,7 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     from flowrestore.tiling import count_tiles, fits_one_tile
 
     check_options(options)
-    paths, skipped = unfinished(expand_inputs(list(options.inputs)), options)
+    paths, skipped = unfinished(expand_inputs(list(options.inputs)), options.output, options.skip_existing)
     targets = plan_outputs(paths, options.output, options.force)
     figures = comparison_paths(paths, targets, options.force) if options.compare else [None] * len(paths)
     boxes = comparison_paths(paths, targets, options.force, "faces") if options.show_faces else [None] * len(paths)
@@ -119,21 +112,17 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     notes += [f"note: {path}: {text}" for path, layout in zip(paths, inputs) for text in layout.notes]
 
     tiling, multiple = tiling_for(options, spec), loaded.model.size_multiple
+    run = _Run(loaded.model, name, spec, mask, options, tiling, load(PRIOR).model, paths, targets, figures, boxes)
     total = sum(count_tiles(layout.height, layout.width, tiling, multiple) for layout in inputs)
-    prior = load(PRIOR).model  # face-likeness (flowrestore.likeness)
+    tiled = lambda layout: not fits_one_tile(layout.height, layout.width, tiling, multiple)  # noqa: E731
     files: list[RestoredFile] = []
     written: list[Path] = []
     seconds, tiles_before = 0.0, 0
     with stopped_after(written, len(paths)):
-        tiled = lambda layout: not fits_one_tile(layout.height, layout.width, tiling, multiple)  # noqa: E731
         for chunk in plan_chunks(inputs, options.batch_size, tiled):
-            done = [paths[i] for i in chunk]
-            rows, spent, tiles = restore_chunk(
-                loaded.model, done, [targets[i] for i in chunk], [figures[i] for i in chunk],
-                [boxes[i] for i in chunk], spec, mask, options, name, prior, tiling, written,
-                progress=None if progress is None else
-                lambda finished, _, before=tiles_before: progress(before + finished, total, len(paths)),
-            )
+            report = None if progress is None else \
+                lambda finished, _, before=tiles_before: progress(before + finished, total, len(paths))
+            rows, spent, tiles = restore_chunk(run, chunk, written, report)
             files += rows
             seconds += spent
             tiles_before += tiles
@@ -143,31 +132,28 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     return RestoredFiles(name, spec, label, device, seconds, files, notes, tuple(skipped))
 
 
-def unfinished(paths: list[Path], options: RestoreOptions) -> tuple[list[Path], list[Path]]:
-    """The inputs to restore, and with --skip-existing those left out because their result exists
-    (a result is written whole or not at all, so one that exists is complete)."""
-    from flowrestore.paths import plan_outputs
+@dataclass(frozen=True)
+class _Run:
+    """What every chunk of one restore shares."""
 
-    if not options.skip_existing:
-        return paths, []
-    targets = plan_outputs(paths, options.output, force=True)
-    return ([p for p, t in zip(paths, targets) if not t.exists()],
-            [p for p, t in zip(paths, targets) if t.exists()])
-
-
-def skipped_notes(skipped: list[Path]) -> list[str]:
-    if not skipped:
-        return []
-    shown = ", ".join(p.name for p in skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
-    return [f"note: skipped {len(skipped)} input{'s' * (len(skipped) != 1)} whose result exists "
-            f"(--skip-existing): {shown}"]
+    model: object  # the solver
+    name: str  # the checkpoint, as given
+    spec: TaskSpec
+    mask: torch.Tensor | None
+    options: RestoreOptions
+    tiling: Tiling
+    prior: object  # the bundled celeba-prior, for face-likeness
+    paths: list[Path]
+    targets: list[Path]
+    figures: list[Path | None]
+    boxes: list[Path | None]
 
 
-def restore_chunk(model, paths: list[Path], targets: list[Path], figures: list[Path | None],
-                  boxes: list[Path | None], spec: TaskSpec, mask, options: RestoreOptions, name: str, prior,
-                  tiling: Tiling, written: list[Path], progress=None) -> tuple[list[RestoredFile], float, int]:
-    """Read, restore, score and write one chunk of inputs (each result added to `written` once in
-    place); its rows (without pixels), the seconds spent restoring, and the tiles it took."""
+def restore_chunk(run: _Run, chunk: list[int], written: list[Path],
+                  progress=None) -> tuple[list[RestoredFile], float, int]:
+    """Read, restore, score and write the inputs `chunk` (indices into run.paths), each result added
+    to `written` once in place; their rows (without pixels), the seconds spent restoring, and the
+    tiles they took."""
     from flowrestore.faces.figure import write_frames
     from flowrestore.imageio import read_each, read_image
     from flowrestore.operators import image_seed
@@ -175,23 +161,26 @@ def restore_chunk(model, paths: list[Path], targets: list[Path], figures: list[P
     from flowrestore.solving import noise_conditioned
     from flowrestore.tiling import count_tiles
 
+    options = run.options
+    paths, targets = [run.paths[i] for i in chunk], [run.targets[i] for i in chunk]
+    figures, boxes = [run.figures[i] for i in chunk], [run.boxes[i] for i in chunk]
     images = read_each(paths, read_image)
     started = time.perf_counter()
     # From the file name, as in the benchmark: an image gets the same measurement in both,
     # whatever else is in the run and however it is batched.
     seeds = [image_seed(p.name, options.seed) for p in paths]
     restored = restore_images(
-        model, images, spec, mask, degrade=options.degrade, seeds=seeds, compare=options.compare,
-        batch_size=options.batch_size, tiling=tiling, progress=progress, sigma=options.sigma,
+        run.model, images, run.spec, run.mask, degrade=options.degrade, seeds=seeds, compare=options.compare,
+        batch_size=options.batch_size, tiling=run.tiling, progress=progress, sigma=options.sigma,
         faces=face_options(options),
     )
     seconds = time.perf_counter() - started
-    check_finite(restored, paths, name)
-    likeness, per_face = face_likeness(prior, restored, spec.task, name, noise_conditioned(model))
+    check_finite(restored, paths, run.name)
+    likeness, per_face = face_likeness(run.prior, restored, run.spec.task, run.name, noise_conditioned(run.model))
     write_all(restored, targets, figures, options.force, written)
     write_frames(restored, boxes, options.force)
     rows = zip(paths, targets, figures, [r.released() for r in restored], likeness, boxes, per_face)
-    tiles = sum(count_tiles(image.height, image.width, tiling, model.size_multiple) for image in images)
+    tiles = sum(count_tiles(image.height, image.width, run.tiling, run.model.size_multiple) for image in images)
     return [RestoredFile(*row) for row in rows], seconds, tiles
 
 
@@ -265,79 +254,6 @@ def tiling_for(options: RestoreOptions, spec: TaskSpec | None) -> Tiling:
     """The tiling of --tile and --tile-pad; without --tile-pad, the task's default (or Tiling's)."""
     pad = options.tile_pad if options.tile_pad is not None else default_pad(spec) if spec else Tiling.pad
     return Tiling(tile=options.tile, pad=pad)
-
-
-@dataclass(frozen=True)
-class InputLayout:
-    """What checking an input found out: its size, and what reading it changed."""
-
-    height: int
-    width: int
-    notes: tuple[str, ...]
-
-
-def check_inputs(paths: list[Path], targets: list[Path], spec: TaskSpec, mask) -> list[InputLayout]:
-    """Every input decoded once and checked before anything is restored or written: its size (from
-    the header first), that it can be read (every unreadable one is named at once), that the mask
-    fits it and that its target can hold it. Its pixels are let go: they are read again when its
-    chunk is restored."""
-    from flowrestore.image_writing import check_writable
-    from flowrestore.imageio import image_size, read_each, read_image
-    from flowrestore.resources import check_pixels
-    from flowrestore.solving import observed_mask
-
-    for path in paths:  # before decoding anything: a decoded image costs 12 bytes a pixel
-        size = image_size(path)
-        if size is not None:
-            check_pixels(*size, str(path))
-
-    def check(pair: tuple[Path, Path]) -> InputLayout:
-        path, target = pair
-        image = read_image(path)
-        observed_mask(spec, mask, image.height, image.width, str(path))
-        check_writable(target, image)
-        return InputLayout(image.height, image.width, image.notes)
-
-    return read_each(list(zip(paths, targets)), check)
-
-
-def plan_chunks(inputs: list[InputLayout], batch_size: int,
-                alone: Callable[[InputLayout], bool] = lambda layout: False) -> list[list[int]]:
-    """Consecutive inputs, at most CHUNK_BATCHES batches of them and CHUNK_PIXELS pixels to a chunk;
-    an input for which `alone` holds (one restored in tiles) is a chunk of its own."""
-    chunks: list[list[int]] = []
-    pixels, closed = 0, True
-    for i, layout in enumerate(inputs):
-        size, single = layout.height * layout.width, alone(layout)
-        if closed or single or len(chunks[-1]) >= CHUNK_BATCHES * batch_size or pixels + size > CHUNK_PIXELS:
-            chunks.append([])
-            pixels = 0
-        chunks[-1].append(i)
-        pixels += size
-        closed = single
-    return chunks
-
-
-@contextmanager
-def stopped_after(written: list[Path], count: int) -> Iterator[None]:
-    """An error after the first write, or an interruption, becomes RestoreStopped naming what was
-    written; an error before it passes as it is (nothing was written)."""
-    try:
-        yield
-    except KeyboardInterrupt as error:
-        raise RestoreInterrupted(f"interrupted; {_written(written, count)}") from error
-    except FlowrestoreError as error:
-        if not written:
-            raise
-        raise RestoreStopped(f"{str(error).rstrip('.')}. Stopped; {_written(written, count)}") from error
-
-
-def _written(written: list[Path], count: int) -> str:
-    if not written:
-        return "nothing was written"
-    shown = ", ".join(str(p) for p in written[:5]) + (f" and {len(written) - 5} more" if len(written) > 5 else "")
-    rest = "" if len(written) == count else "; --skip-existing restores the rest"
-    return f"{len(written)} of {count} results were written, each complete ({shown}){rest}"
 
 
 def check_finite(results: list[Restoration], paths: list[Path], checkpoint: str) -> None:

@@ -783,13 +783,14 @@ def test_skip_existing_and_force_contradict(tmp_path, run):
 
 
 def test_how_inputs_are_chunked_changes_no_score(tmp_path, run, monkeypatch):
-    import flowrestore.restore_files as restore_files
+    import flowrestore.file_chunks as file_chunks
 
     sources = [write_image(tmp_path / f"{i}.png", rgb_array(8 + 8 * (i % 2), 8, seed=i)) for i in range(5)]
     scores = []
     for batches in (1, 100):
-        monkeypatch.setattr(restore_files, "CHUNK_BATCHES", batches)
-        result = run("restore", *sources, "--degrade", "--json", "-o", tmp_path / f"out{batches}", model="denoise")
+        monkeypatch.setattr(file_chunks, "CHUNK_BATCHES", batches)
+        result = run("restore", *sources, "--degrade", "--json", "--batch-size", "2", "-o", tmp_path / f"out{batches}",
+                     model="denoise")  # chunks of two images, or one chunk of five
         assert result.exit_code == 0, result.output
         scores.append([row["psnr"] for row in json.loads(result.stdout)["images"]])
     assert scores[0] == pytest.approx(scores[1], abs=1e-4)

@@ -159,7 +159,7 @@ def test_ssim_in_strips_is_the_whole_images_ssim():
 
 
 def test_chunks_hold_at_most_four_batches_and_a_pixel_budget():
-    from flowrestore.restore_files import InputLayout, plan_chunks
+    from flowrestore.file_chunks import InputLayout, plan_chunks
 
     face, photo, huge = InputLayout(64, 64, ()), InputLayout(3000, 4000, ()), InputLayout(5000, 6000, ())
     assert [len(chunk) for chunk in plan_chunks([face] * 10, 2)] == [8, 2]

@@ -1,0 +1,114 @@
+"""Restoring many files: every input checked once before the first write, then restored a chunk
+at a time, each chunk written as it is done; what a stopped run wrote, and how a rerun resumes it.
+
+A chunk holds consecutive inputs, at most CHUNK_BATCHES batches of them and CHUNK_PIXELS pixels (a
+larger image, or one restored in tiles, is a chunk of its own): a folder of photos is never held in
+memory at once, and an interruption keeps every result written before it (flowrestore.restore_files
+runs the chunks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from flowrestore.errors import FlowrestoreError, RestoreInterrupted, RestoreStopped
+from flowrestore.operators import TaskSpec
+
+CHUNK_BATCHES = 4
+CHUNK_PIXELS = 16_000_000
+
+
+@dataclass(frozen=True)
+class InputLayout:
+    """What checking an input found out: its size, and what reading it changed."""
+
+    height: int
+    width: int
+    notes: tuple[str, ...]
+
+
+def check_inputs(paths: list[Path], targets: list[Path], spec: TaskSpec, mask) -> list[InputLayout]:
+    """Every input decoded once and checked before anything is restored or written: its size (from
+    the header first), that it can be read (every unreadable one is named at once), that the mask
+    fits it and that its target can hold it. Its pixels are let go: they are read again when its
+    chunk is restored."""
+    from flowrestore.image_writing import check_writable
+    from flowrestore.imageio import image_size, read_each, read_image
+    from flowrestore.resources import check_pixels
+    from flowrestore.solving import observed_mask
+
+    for path in paths:  # before decoding anything: a decoded image costs 12 bytes a pixel
+        size = image_size(path)
+        if size is not None:
+            check_pixels(*size, str(path))
+
+    def check(pair: tuple[Path, Path]) -> InputLayout:
+        path, target = pair
+        image = read_image(path)
+        observed_mask(spec, mask, image.height, image.width, str(path))
+        check_writable(target, image)
+        return InputLayout(image.height, image.width, image.notes)
+
+    return read_each(list(zip(paths, targets)), check)
+
+
+def plan_chunks(inputs: list[InputLayout], batch_size: int,
+                alone: Callable[[InputLayout], bool] = lambda layout: False) -> list[list[int]]:
+    """Consecutive inputs, at most CHUNK_BATCHES batches of them and CHUNK_PIXELS pixels to a chunk;
+    an input for which `alone` holds (one restored in tiles) is a chunk of its own."""
+    chunks: list[list[int]] = []
+    pixels, closed = 0, True
+    for i, layout in enumerate(inputs):
+        size, single = layout.height * layout.width, alone(layout)
+        if closed or single or len(chunks[-1]) >= CHUNK_BATCHES * batch_size or pixels + size > CHUNK_PIXELS:
+            chunks.append([])
+            pixels = 0
+        chunks[-1].append(i)
+        pixels += size
+        closed = single
+    return chunks
+
+
+@contextmanager
+def stopped_after(written: list[Path], count: int) -> Iterator[None]:
+    """An error after the first write, or an interruption, becomes RestoreStopped naming what was
+    written; an error before it passes as it is (nothing was written)."""
+    try:
+        yield
+    except KeyboardInterrupt as error:
+        raise RestoreInterrupted(f"interrupted; {_written(written, count)}") from error
+    except FlowrestoreError as error:
+        if not written:
+            raise
+        raise RestoreStopped(f"{str(error).rstrip('.')}. Stopped; {_written(written, count)}") from error
+
+
+def _written(written: list[Path], count: int) -> str:
+    if not written:
+        return "nothing was written"
+    shown = ", ".join(str(p) for p in written[:5]) + (f" and {len(written) - 5} more" if len(written) > 5 else "")
+    rest = "" if len(written) == count else "; --skip-existing restores the rest"
+    return f"{len(written)} of {count} results were written, each complete ({shown}){rest}"
+
+
+def unfinished(paths: list[Path], output: Path | None, skip_existing: bool) -> tuple[list[Path], list[Path]]:
+    """The inputs to restore, and with --skip-existing those left out because their result exists
+    (a result is written whole or not at all, so one that exists is complete)."""
+    from flowrestore.paths import plan_outputs
+
+    if not skip_existing:
+        return paths, []
+    targets = plan_outputs(paths, output, force=True)
+    return ([p for p, t in zip(paths, targets) if not t.exists()],
+            [p for p, t in zip(paths, targets) if t.exists()])
+
+
+def skipped_notes(skipped: list[Path]) -> list[str]:
+    if not skipped:
+        return []
+    shown = ", ".join(p.name for p in skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+    return [f"note: skipped {len(skipped)} input{'s' * (len(skipped) != 1)} whose result exists "
+            f"(--skip-existing): {shown}"]
