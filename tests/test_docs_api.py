@@ -1,6 +1,7 @@
 """docs/api.md's examples run as they stand: each ```python block, from the repository's root."""
 
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ def test_the_page_has_its_examples():
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_each_example_runs(index, monkeypatch, capsys):
+def test_each_example_runs(index, monkeypatch, capsys, tmp_path):
     monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # what an example makes in a temporary folder
     exec(compile(BLOCKS[index], f"docs/api.md, example {index + 1}", "exec"), {})
     assert capsys.readouterr().out  # each prints what it found
