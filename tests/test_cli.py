@@ -794,3 +794,28 @@ def test_how_inputs_are_chunked_changes_no_score(tmp_path, run, monkeypatch):
         assert result.exit_code == 0, result.output
         scores.append([row["psnr"] for row in json.loads(result.stdout)["images"]])
     assert scores[0] == pytest.approx(scores[1], abs=1e-4)
+
+
+@pytest.mark.parametrize("command, words", [
+    (["restore", "IMAGE", "--task", "denoise"], "error: interrupted"),
+    (["finetune", "--task", "denoise", "--data", "FOLDER", "--max-steps", "1", "--output", "RUN"],
+     "error: interrupted; --resume goes on from the run's last saved state"),
+])
+def test_ctrl_c_anywhere_is_one_line_and_exit_130(tmp_path, monkeypatch, command, words):
+    import importlib
+
+    import flowrestore.paths
+
+    training = importlib.import_module("flowrestore.training.finetune")  # the module, not the function
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(flowrestore.paths, "expand_inputs", interrupted)  # restore, before anything is read
+    monkeypatch.setattr(training, "train", interrupted)  # finetune, in its loop
+    (tmp_path / "images").mkdir()
+    write_image(tmp_path / "images" / "a.png", rgb_array(8, 8))
+    where = {"IMAGE": tmp_path / "images" / "a.png", "FOLDER": tmp_path / "images", "RUN": tmp_path / "run"}
+    result = CliRunner().invoke(app, [str(where.get(a, a)) for a in command] + ["--device", "cpu"])
+    assert result.exit_code == 130, result.output
+    assert result.stderr.strip().splitlines()[-1].startswith(words), result.stderr

@@ -6,7 +6,9 @@ bad values included) and running out of memory (CPU or GPU) are shown as `error:
 on stderr, without a traceback unless the global --debug is given, in which case the exception
 propagates with its traceback. Anything else, a plain ValueError included, is a bug and keeps
 its traceback. Click's own usage errors (a missing option, a value its parser refuses) pass
-through untouched: click reports them as usual, with exit code 2.
+through untouched: click reports them as usual, with exit code 2. Ctrl-C (KeyboardInterrupt) is
+one line too, `error: interrupted`, with exit code 130; a restore stopped after its first write says
+what it wrote (flowrestore.file_chunks).
 """
 
 from __future__ import annotations
@@ -40,5 +42,19 @@ class ErrorBoundary(TyperGroup):
             message = user_message(error)
             if message is None or ctx.params.get("debug"):
                 raise
-            stderr().print(f"error: {message}", style="bold red", markup=False, highlight=False, soft_wrap=True)
+            _say(message)
             raise Exit(getattr(error, "exit_code", 1)) from None
+        except KeyboardInterrupt:
+            if ctx.params.get("debug"):
+                raise
+            training = ctx.invoked_subcommand in ("pretrain", "finetune")
+            _say("interrupted" + ("; --resume goes on from the run's last saved state, if it saved one" if training
+                                  else ""))
+            raise Exit(INTERRUPTED) from None
+
+
+INTERRUPTED = 130  # the shell's exit status for Ctrl-C (SIGINT)
+
+
+def _say(message: str) -> None:
+    stderr().print(f"error: {message}", style="bold red", markup=False, highlight=False, soft_wrap=True)
