@@ -123,6 +123,12 @@ def report(faces: dict, unusual: dict) -> dict:
     rows["limits"] = {"bits/dim min": bpd_min, "bits/dim max": bpd_max, "S min": s_min, "S max": s_max}
     rows["flag"] = {"false alarms": float(flagged(fb, fs).mean()), "misses": float(1 - flagged(ub, us).mean()),
                     "faces": len(fb), "unusual": len(ub)}  # fmt: skip
+    # The clean images judged by the same rule (likeness.CLEAN_LIMITS: restore --degrade scores its clean inputs)
+    (cb, cub), (cs, cus) = scores["clean bpd"], scores["clean bpd - clean png bpd"]
+    low, high, s_low, s_high = limits(cb, cs)
+    outside = lambda bpd, s: (bpd < low) | (bpd > high) | (s < s_low) | (s > s_high)  # noqa: E731
+    rows["clean limits"] = {"bits/dim min": low, "bits/dim max": high, "S min": s_low, "S max": s_high}
+    rows["clean flag"] = {"false alarms": float(outside(cb, cs).mean()), "misses": float(1 - outside(cub, cus).mean())}
     return rows
 
 

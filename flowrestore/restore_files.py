@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from flowrestore.errors import FlowrestoreError, UsageError
+from flowrestore.imageio import ImageData
 from flowrestore.likeness import Likeness
 from flowrestore.operators import TaskSpec
 from flowrestore.restore import Restoration
@@ -176,7 +177,8 @@ def restore_chunk(run: _Run, chunk: list[int], written: list[Path],
     )
     seconds = time.perf_counter() - started
     check_finite(restored, paths, run.name)
-    likeness, per_face = face_likeness(run.prior, restored, run.spec.task, run.name, noise_conditioned(run.model))
+    likeness, per_face = face_likeness(run.prior, restored, run.spec.task, run.name, noise_conditioned(run.model),
+                                       references=images if options.degrade else None)
     write_all(restored, targets, figures, options.force, written)
     write_frames(restored, boxes, options.force)
     rows = zip(paths, targets, figures, [r.released() for r in restored], likeness, boxes, per_face)
@@ -268,13 +270,19 @@ def check_finite(results: list[Restoration], paths: list[Path], checkpoint: str)
 
 
 def face_likeness(prior, results: list[Restoration], task: str, checkpoint: str | None = None,
-                  noise_aware: bool = False) -> tuple[list[Likeness], list[tuple[Likeness, ...]]]:
+                  noise_aware: bool = False, references: list[ImageData] | None = None
+                  ) -> tuple[list[Likeness], list[tuple[Likeness, ...]]]:
     """Each restoration's face-likeness under `prior`, the bundled celeba-prior (flowrestore.likeness),
     and that of each face restored in face mode; `checkpoint` names the solver, `noise_aware` says
-    whether it is noise-conditioned (likeness.limits_for)."""
+    whether it is noise-conditioned (likeness.limits_for). With `references` (--degrade: the clean
+    inputs), those are judged instead, against the clean faces (likeness.CLEAN_LIMITS): the
+    restoration's own texture is not a file's then, and a near-perfect one is no warning sign."""
     from flowrestore.likeness import assess
 
-    whole = assess(prior, [r.image.rgb for r in results], task, checkpoint=checkpoint, noise_aware=noise_aware)
+    if references is not None:
+        whole = assess(prior, [image.rgb for image in references], task, clean=True)
+    else:
+        whole = assess(prior, [r.image.rgb for r in results], task, checkpoint=checkpoint, noise_aware=noise_aware)
     faces = assess(prior, [face.restored for r in results for face in r.faces], task, checkpoint=checkpoint,
                    noise_aware=noise_aware)
     per_face, start = [], 0

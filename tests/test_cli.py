@@ -819,3 +819,15 @@ def test_ctrl_c_anywhere_is_one_line_and_exit_130(tmp_path, monkeypatch, command
     result = CliRunner().invoke(app, [str(where.get(a, a)) for a in command] + ["--device", "cpu"])
     assert result.exit_code == 130, result.output
     assert result.stderr.strip().splitlines()[-1].startswith(words), result.stderr
+
+
+def test_degrade_judges_the_clean_input_against_clean_faces(tmp_path, run):
+    face = Path(__file__).resolve().parents[1] / "examples" / "face.png"
+    flat = write_image(tmp_path / "flat.png", np.full((64, 64, 3), 128, np.uint8))
+    for model in ("deblur", "denoise"):  # whatever the solver made of it: the input is what is judged
+        result = run("restore", face, flat, "--degrade", "--json", "-o", tmp_path / model, model=model)
+        assert result.exit_code == 0, result.output
+        rows = {Path(row["input"]).name: row for row in json.loads(result.stdout)["images"]}
+        assert not rows["face.png"]["unusual"] and rows["flat.png"]["unusual"]
+        assert "face.png looks unlike" not in result.stderr and "flat.png looks unlike" in result.stderr
+        assert rows["face.png"]["bits_per_dim"] == pytest.approx(3.99, abs=0.1)  # a clean CelebA face's
