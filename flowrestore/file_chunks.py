@@ -30,7 +30,8 @@ class InputLayout:
     notes: tuple[str, ...]
 
 
-def check_inputs(paths: list[Path], targets: list[Path], spec: TaskSpec, mask) -> list[InputLayout]:
+def check_inputs(paths: list[Path], targets: list[Path], spec: TaskSpec, mask,
+                 from_alpha: bool = False) -> list[InputLayout]:
     """Every input decoded once and checked before anything is restored or written: its size (from
     the header first), that it can be read (every unreadable one is named at once), that the mask
     fits it and that its target can hold it. Its pixels are let go: they are read again when its
@@ -48,11 +49,30 @@ def check_inputs(paths: list[Path], targets: list[Path], spec: TaskSpec, mask) -
     def check(pair: tuple[Path, Path]) -> InputLayout:
         path, target = pair
         image = read_image(path)
-        observed_mask(spec, mask, image.height, image.width, str(path))
+        notes = image.notes + (transparency_notes(image, path) if from_alpha else ())
+        if not from_alpha:  # (its own transparency fits it)
+            observed_mask(spec, mask, image.height, image.width, str(path))
         check_writable(target, image)
-        return InputLayout(image.height, image.width, image.notes)
+        return InputLayout(image.height, image.width, notes)
 
     return read_each(list(zip(paths, targets)), check)
+
+
+def transparency_notes(image, path: Path) -> tuple[str, ...]:
+    """--mask alpha: an image without transparency cannot say what to fill; one transparent
+    everywhere or nowhere gets a note."""
+    from flowrestore.errors import UsageError
+    from flowrestore.imageio import alpha_mask
+
+    if image.alpha is None:
+        raise UsageError(f"{path} has no transparency to read the pixels to fill from (--mask alpha); "
+                         "save it with those pixels transparent, or give --mask FILE")
+    known = alpha_mask(image)
+    if bool(known.min() > 0.5):
+        return ("no pixel is transparent, so there is nothing to fill (--mask alpha)",)
+    if bool(known.max() < 0.5):
+        return ("every pixel is transparent, so the result comes from the prior alone (--mask alpha)",)
+    return ()
 
 
 def plan_chunks(inputs: list[InputLayout], batch_size: int,

@@ -208,6 +208,23 @@ def read_mask(path: str | Path) -> Tensor:
     return (mask.stored_channels().mean(dim=0) > 0.5).float()
 
 
+def alpha_mask(image: ImageData) -> Tensor:
+    """`--mask alpha`: the inpainting mask (H, W) of an image's own transparency, 1 where a pixel is
+    observed (alpha at least 50 %), 0 where it is transparent (to fill)."""
+    assert image.alpha is not None
+    return (image.alpha >= 0.5).float()
+
+
+def opaque(image: ImageData, fill: Tensor | None = None) -> ImageData:
+    """The same image made fully opaque: what inpainting its transparent pixels gives back. With
+    `fill` (H, W: 1 where a pixel is known), the others read 0.5 grey, as an inpainting hole does,
+    whatever colour the file keeps under its transparency."""
+    if image.alpha is None:
+        return image
+    rgb = image.rgb if fill is None else torch.where(fill > 0.5, image.rgb, torch.full_like(image.rgb, 0.5))
+    return replace(image, rgb=rgb, alpha=torch.ones_like(image.alpha))
+
+
 def image_size(path: str | Path) -> tuple[int, int] | None:
     """(width, height) from the file's header, without decoding the pixels; None when Pillow
     cannot tell (read_image then says why)."""

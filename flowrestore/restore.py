@@ -71,7 +71,7 @@ def restore_images(
     model: nn.Module,
     images: Sequence[ImageData],
     task: TaskSpec,
-    mask: Tensor | None = None,
+    mask: Tensor | Sequence[Tensor] | None = None,
     *,
     degrade: bool = False,
     seeds: Sequence[int] | None = None,
@@ -89,7 +89,8 @@ def restore_images(
     `batch_size`; smaller ones go to the solver whole, `batch_size` at a time.
 
     `mask` (H, W), 1 = observed, replaces the task's centre box when inpainting; it must
-    match every image's size. With `degrade`, the images are treated as clean references:
+    match every image's size. A sequence of masks gives each image its own (each image then
+    goes to the solver on its own). With `degrade`, the images are treated as clean references:
     each is measured with its own noise seed (`seeds`, default 0, 1, 2, ...), restored and
     scored (PSNR, and SSIM when scikit-image is installed) in its file's layout.
 
@@ -106,9 +107,10 @@ def restore_images(
         raise UsageError(f"batch size must be at least 1, got {batch_size}")
     tiling = Tiling(pad=default_pad(task)) if tiling is None else tiling
     multiple = model.size_multiple
-    for image in images:
+    masks = list(mask) if isinstance(mask, Sequence) else [mask] * len(images)
+    for image, each in zip(images, masks, strict=True):
         check_pixels(image.width, image.height, image.source or "the image")
-        observed_mask(task, mask, image.height, image.width, image.source or "the image")
+        observed_mask(task, each, image.height, image.width, image.source or "the image")
     seeds = list(range(len(images))) if seeds is None else list(seeds)
     device = next(model.parameters()).device
     results: list[Restoration | None] = [None] * len(images)
@@ -122,9 +124,11 @@ def restore_images(
             progress(done, total)
 
     face_mode = lambda image: wanted(faces, image.height, image.width)  # noqa: E731
-    alone = lambda image: face_mode(image) or not fits_one_tile(image.height, image.width, tiling, multiple)  # noqa: E731
+    own_masks = isinstance(mask, Sequence)
+    alone = lambda image: (own_masks or face_mode(image)  # noqa: E731
+                           or not fits_one_tile(image.height, image.width, tiling, multiple))
     for batch in _batches(images, batch_size, alone):
-        first = images[batch[0]]
+        first, batch_mask = images[batch[0]], masks[batch[0]]  # one mask for the batch (its own when alone)
         with memory_errors(
             f"restoring {first.source or 'an image'} ({first.width}x{first.height})",
             f"lower --tile (now {tiling.tile}) or --batch-size (now {batch_size}), or close other programs",
@@ -132,10 +136,11 @@ def restore_images(
             # One image is used as it is: a stacked copy of a large photo would cost memory.
             x = first.rgb[None] if len(batch) == 1 else torch.stack([images[i].rgb for i in batch])
             x = x.to(device)  # (B, 3, H, W)
-            y = _measure(x, first.gray, task, mask, [seeds[i] for i in batch]) if degrade else x
+            y = _measure(x, first.gray, task, batch_mask, [seeds[i] for i in batch]) if degrade else x
             levels, estimated = _noise_levels(model, y, task, sigma, degrade)
             seen = _seen_levels(y) if levels is not None and sigma is not None and not degrade else None
-            x_hat, found = _solve_batch(model, y, task, mask, tiling, advance, levels, faces, face_mode(first), degrade)
+            x_hat, found = _solve_batch(model, y, task, batch_mask, tiling, advance, levels, faces, face_mode(first),
+                                        degrade)
             y = y.cpu()
             for j, i in enumerate(batch):
                 result = replace(_result(images[i], x_hat[j], y[j], degrade, compare), faces=found)

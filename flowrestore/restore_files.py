@@ -107,9 +107,10 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     spec = task_spec(loaded.metadata.get("task"), options)
     check_task_options(options, spec.task)
     notes = model_notes(loaded, name, spec, options) + skipped_notes(skipped)
-    mask = read_mask(options.mask) if options.mask is not None else None
+    from_alpha = mask_from_alpha(options)
+    mask = read_mask(options.mask) if options.mask is not None and not from_alpha else None
     notes += mask_notes(mask, options.mask.name) if mask is not None else []
-    inputs = check_inputs(paths, targets, spec, mask)
+    inputs = check_inputs(paths, targets, spec, mask, from_alpha)
     notes += [f"note: {path}: {text}" for path, layout in zip(paths, inputs) for text in layout.notes]
 
     tiling, multiple = tiling_for(options, spec), loaded.model.size_multiple
@@ -156,7 +157,7 @@ def restore_chunk(run: _Run, chunk: list[int], written: list[Path],
     to `written` once in place; their rows (without pixels), the seconds spent restoring, and the
     tiles they took."""
     from flowrestore.faces.figure import write_frames
-    from flowrestore.imageio import read_each, read_image
+    from flowrestore.imageio import alpha_mask, opaque, read_each, read_image
     from flowrestore.operators import image_seed
     from flowrestore.restore import restore_images
     from flowrestore.solving import noise_conditioned
@@ -166,12 +167,17 @@ def restore_chunk(run: _Run, chunk: list[int], written: list[Path],
     paths, targets = [run.paths[i] for i in chunk], [run.targets[i] for i in chunk]
     figures, boxes = [run.figures[i] for i in chunk], [run.boxes[i] for i in chunk]
     images = read_each(paths, read_image)
+    masks = run.mask
+    if mask_from_alpha(options):  # each image's transparent pixels are the ones to fill; the result is opaque
+        masks = [alpha_mask(image) for image in images]
+        # --degrade keeps the clean image whole (it is the reference); a file's hole reads grey
+        images = [opaque(image, None if options.degrade else m) for image, m in zip(images, masks)]
     started = time.perf_counter()
     # From the file name, as in the benchmark: an image gets the same measurement in both,
     # whatever else is in the run and however it is batched.
     seeds = [image_seed(p.name, options.seed) for p in paths]
     restored = restore_images(
-        run.model, images, run.spec, run.mask, degrade=options.degrade, seeds=seeds, compare=options.compare,
+        run.model, images, run.spec, masks, degrade=options.degrade, seeds=seeds, compare=options.compare,
         batch_size=options.batch_size, tiling=run.tiling, progress=progress, sigma=options.sigma,
         faces=face_options(options),
     )
@@ -191,12 +197,21 @@ def run_label(spec: TaskSpec, options: RestoreOptions, model) -> str:
     left to estimate the noise, that it was estimated (each image's level is in its own report)."""
     from flowrestore.solving import noise_conditioned
 
+    if mask_from_alpha(options):
+        return "inpaint the transparent pixels"
     if options.mask is not None:
         return f"inpaint with the mask {options.mask.name}"
     if options.sigma is None and not options.degrade and noise_conditioned(model):
         return "denoise, sigma estimated per image" if spec.task == "denoise" else \
             f"{spec.label()}, noise estimated per image"
     return spec.label()
+
+
+ALPHA_MASK = "alpha"  # --mask alpha: each image's own transparency says which pixels to fill
+
+
+def mask_from_alpha(options: RestoreOptions) -> bool:
+    return options.mask is not None and str(options.mask) == ALPHA_MASK
 
 
 def check_options(options: RestoreOptions) -> None:

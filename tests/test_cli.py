@@ -252,6 +252,7 @@ ERRORS = {
     "blur boundary on denoising": (["--blur-boundary", "periodic"], "denoise",
                                    ["--blur-boundary applies to deblurring only"]),
     "wrong-size mask": (["--mask", "MASK"], "inpaint", ["the mask is 5x5 but", "a.png is 8x8"]),
+    "mask alpha without transparency": (["--mask", "alpha"], "inpaint", ["a.png has no transparency", "--mask FILE"]),
     "box too large": (["--box", "9"], "inpaint", ["9x9 inpainting box does not fit"]),
     "unwritable output folder": (["-o", "UNWRITABLE"], "denoise", ["cannot create output folder", "is a file"]),
     "one file for several": (["EXTRA", "-o", "one.png"], "denoise", ["is one file but there are 2 inputs"]),
@@ -831,3 +832,37 @@ def test_degrade_judges_the_clean_input_against_clean_faces(tmp_path, run):
         assert not rows["face.png"]["unusual"] and rows["flat.png"]["unusual"]
         assert "face.png looks unlike" not in result.stderr and "flat.png looks unlike" in result.stderr
         assert rows["face.png"]["bits_per_dim"] == pytest.approx(3.99, abs=0.1)  # a clean CelebA face's
+
+
+def test_mask_alpha_fills_each_images_transparent_pixels_and_returns_it_opaque(tmp_path, run):
+    rgba = np.dstack([rgb_array(8, 8), np.full((8, 8), 255, np.uint8)])
+    holed, whole = rgba.copy(), rgba.copy()
+    holed[2:5, 3:6, 3] = 0  # a transparent hole
+    sources = [write_image(tmp_path / "holed.png", holed), write_image(tmp_path / "whole.png", whole)]
+    result = run("restore", *sources, "--mask", "alpha", "--json", "-o", tmp_path / "out", model="inpaint")
+    assert result.exit_code == 0, result.output
+    out = np.asarray(Image.open(tmp_path / "out" / "holed.png"))
+    assert out.shape == (8, 8, 4) and (out[..., 3] == 255).all()  # the hole is filled, so nothing is transparent
+    assert "whole.png: no pixel is transparent, so there is nothing to fill" in result.stderr
+    assert "inpaint the transparent pixels" in result.stderr
+
+
+def test_each_image_can_have_its_own_mask():
+    from cli_fixtures import tiny_solver
+
+    from flowrestore.imageio import ImageData
+    from flowrestore.operators import TaskSpec
+    from flowrestore.restore import restore_images
+
+    images = [ImageData(torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(i)), None, 8, "RGB", False)
+              for i in range(2)]
+    masks = [torch.ones(8, 8), torch.ones(8, 8)]
+    masks[0][2:5, 2:5], masks[1][4:8, 0:3] = 0, 0
+    model, spec = tiny_solver("inpaint"), TaskSpec("inpaint")
+    together = restore_images(model, images, spec, masks, degrade=True, seeds=[0, 1])
+    alone = [restore_images(model, [image], spec, mask, degrade=True, seeds=[seed])[0]
+             for image, mask, seed in zip(images, masks, [0, 1])]
+    for a, b in zip(together, alone):
+        assert torch.equal(a.image.rgb, b.image.rgb)
+    assert not torch.allclose(together[0].image.rgb, restore_images(model, images[:1], spec, masks[1], degrade=True,
+                                                                    seeds=[0])[0].image.rgb)
