@@ -37,7 +37,7 @@ def check_inputs(paths: list[Path], targets: list[Path], spec: TaskSpec, mask,
     fits it and that its target can hold it. Its pixels are let go: they are read again when its
     chunk is restored."""
     from flowrestore.image_writing import check_writable
-    from flowrestore.imageio import image_size, read_each, read_image
+    from flowrestore.imageio import image_size, opaque, read_each, read_image
     from flowrestore.resources import check_pixels
     from flowrestore.solving import observed_mask
 
@@ -52,7 +52,7 @@ def check_inputs(paths: list[Path], targets: list[Path], spec: TaskSpec, mask,
         notes = image.notes + (transparency_notes(image, path) if from_alpha else ())
         if not from_alpha:  # (its own transparency fits it)
             observed_mask(spec, mask, image.height, image.width, str(path))
-        check_writable(target, image)
+        check_writable(target, opaque(image) if from_alpha else image)  # --mask alpha: written opaque
         return InputLayout(image.height, image.width, notes)
 
     return read_each(list(zip(paths, targets)), check)

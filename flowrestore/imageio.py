@@ -216,13 +216,13 @@ def alpha_mask(image: ImageData) -> Tensor:
 
 
 def opaque(image: ImageData, fill: Tensor | None = None) -> ImageData:
-    """The same image made fully opaque: what inpainting its transparent pixels gives back. With
+    """The same image without its transparency: what inpainting its transparent pixels gives back. With
     `fill` (H, W: 1 where a pixel is known), the others read 0.5 grey, as an inpainting hole does,
     whatever colour the file keeps under its transparency."""
     if image.alpha is None:
         return image
     rgb = image.rgb if fill is None else torch.where(fill > 0.5, image.rgb, torch.full_like(image.rgb, 0.5))
-    return replace(image, rgb=rgb, alpha=torch.ones_like(image.alpha))
+    return replace(image, rgb=rgb, alpha=None, mode="L" if image.gray else "RGB")
 
 
 def image_size(path: str | Path) -> tuple[int, int] | None:
