@@ -63,6 +63,7 @@ def transparency_notes(image, path: Path) -> tuple[str, ...]:
     everywhere or nowhere gets a note."""
     from flowrestore.errors import UsageError
     from flowrestore.imageio import alpha_mask
+    from flowrestore.restore_notes import THIN_NOTE, thin_holes
 
     if image.alpha is None:
         raise UsageError(f"{path} has no transparency to read the pixels to fill from (--mask alpha); "
@@ -72,7 +73,7 @@ def transparency_notes(image, path: Path) -> tuple[str, ...]:
         return ("no pixel is transparent, so there is nothing to fill (--mask alpha)",)
     if bool(known.max() < 0.5):
         return ("every pixel is transparent, so the result comes from the prior alone (--mask alpha)",)
-    return ()
+    return (f"its transparency {THIN_NOTE}",) if thin_holes(known) else ()
 
 
 def plan_chunks(inputs: list[InputLayout], batch_size: int,

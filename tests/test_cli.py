@@ -867,3 +867,18 @@ def test_each_image_can_have_its_own_mask():
         assert torch.equal(a.image.rgb, b.image.rgb)
     assert not torch.allclose(together[0].image.rgb, restore_images(model, images[:1], spec, masks[1], degrade=True,
                                                                     seeds=[0])[0].image.rgb)
+
+
+@pytest.mark.parametrize("hole, thin", [((slice(10, 13), slice(2, 30)), True), ((slice(10, 18), slice(8, 16)), False)],
+                         ids=["a 3-pixel stroke", "an 8-pixel block"])
+def test_a_mask_of_thin_strokes_says_a_classical_inpainting_does_better(tmp_path, run, hole, thin):
+    mask = np.full((32, 32), 255, np.uint8)
+    mask[hole] = 0
+    source = write_image(tmp_path / "a.png", rgb_array(32, 32))
+    result = run("restore", source, "--mask", write_image(tmp_path / "mask.png", mask), model="inpaint")
+    assert result.exit_code == 0, result.output
+    assert ("has only thin holes" in result.stderr) == thin
+    rgba = np.dstack([rgb_array(32, 32), mask])  # the same hole as transparency
+    alpha = run("restore", write_image(tmp_path / "b.png", rgba), "--mask", "alpha", model="inpaint")
+    assert alpha.exit_code == 0, alpha.output
+    assert ("its transparency has only thin holes" in alpha.stderr) == thin
