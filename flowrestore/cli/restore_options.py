@@ -17,7 +17,8 @@ SigmaOption = Annotated[
 ]
 MaskOption = Annotated[
     Optional[Path],
-    typer.Option("--mask", "-m", help="Inpainting mask of the images' size: white = known, black = fill."),
+    typer.Option("--mask", "-m", help="Inpainting mask of the images' size: white = known, black = fill; "
+                 "or 'alpha': each image's transparent pixels are the ones to fill."),
 ]
 BoxOption = Annotated[
     Optional[int], typer.Option("--box", help="Inpainting: side of the centred missing box (no --mask).")
