@@ -76,11 +76,12 @@ class Likeness:
 
     def note(self, name: str) -> str:
         bpd_min, bpd_max, s_min, s_max = self.limits
+        faces = "CelebA faces" if self.limits == CLEAN_LIMITS else "restored CelebA faces"
         if self.bits_per_dim > bpd_max:
-            why = f"{self.bits_per_dim:.2f} bits/dim, above the {bpd_max:.2f} of 97.5 % of restored CelebA faces"
+            why = f"{self.bits_per_dim:.2f} bits/dim, above the {bpd_max:.2f} of 97.5 % of {faces}"
         elif self.bits_per_dim < bpd_min:
-            why = (f"too simple: {self.bits_per_dim:.2f} bits/dim, below the {bpd_min:.2f} that no restored "
-                   "CelebA face goes under")
+            why = (f"too simple: {self.bits_per_dim:.2f} bits/dim, below the {bpd_min:.2f} that no "
+                   f"{faces.removesuffix('s')} goes under")
         elif self.score > s_max:
             why = f"too simple for its likelihood: S = {self.score:.2f}, above the {s_max:.2f} of 97.5 % of CelebA faces"
         else:

@@ -831,6 +831,7 @@ def test_degrade_judges_the_clean_input_against_clean_faces(tmp_path, run):
         rows = {Path(row["input"]).name: row for row in json.loads(result.stdout)["images"]}
         assert not rows["face.png"]["unusual"] and rows["flat.png"]["unusual"]
         assert "face.png looks unlike" not in result.stderr and "flat.png looks unlike" in result.stderr
+        assert "restored CelebA" not in result.stderr  # the limits are the clean faces'
         assert rows["face.png"]["bits_per_dim"] == pytest.approx(3.99, abs=0.1)  # a clean CelebA face's
 
 
