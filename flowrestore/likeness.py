@@ -77,16 +77,26 @@ class Likeness:
     def note(self, name: str) -> str:
         bpd_min, bpd_max, s_min, s_max = self.limits
         faces = "CelebA faces" if self.limits == CLEAN_LIMITS else "restored CelebA faces"
-        if self.bits_per_dim > bpd_max:
-            why = f"{self.bits_per_dim:.2f} bits/dim, above the {bpd_max:.2f} of 97.5 % of {faces}"
-        elif self.bits_per_dim < bpd_min:
-            why = (f"too simple: {self.bits_per_dim:.2f} bits/dim, below the {bpd_min:.2f} that no "
+        bpd, score = self.bits_per_dim, self.score
+        if bpd > bpd_max:
+            why = f"{apart(bpd, bpd_max)} bits/dim, above the {bpd_max:.2f} of 97.5 % of {faces}"
+        elif bpd < bpd_min:
+            why = (f"too simple: {apart(bpd, bpd_min)} bits/dim, below the {bpd_min:.2f} that no "
                    f"{faces.removesuffix('s')} goes under")
-        elif self.score > s_max:
-            why = f"too simple for its likelihood: S = {self.score:.2f}, above the {s_max:.2f} of 97.5 % of CelebA faces"
+        elif score > s_max:
+            why = (f"too simple for its likelihood: S = {apart(score, s_max)}, above the {s_max:.2f} of 97.5 % "
+                   "of CelebA faces")
         else:
-            why = f"S = {self.score:.2f}, below the {s_min:.2f} of 97.5 % of CelebA faces"
+            why = f"S = {apart(score, s_min)}, below the {s_min:.2f} of 97.5 % of CelebA faces"
         return f"{name} looks unlike the faces the model knows ({why}, under {PRIOR}); check the result"
+
+
+def apart(value: float, limit: float) -> str:
+    """`value` with two decimals, or as many more (up to four) as it takes not to read as `limit`."""
+    for digits in (2, 3, 4):
+        if f"{value:.{digits}f}" != f"{limit:.{digits}f}":
+            break
+    return f"{value:.{digits}f}"
 
 
 def framed(rgb: Tensor) -> Tensor:

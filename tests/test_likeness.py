@@ -96,3 +96,11 @@ def test_each_shipped_solver_has_its_limits_and_other_solvers_borrow_their_tasks
     assert limits_for("glow-denoise", "denoise", noise_aware=True) == LIMITS["glow-denoise"]  # its own limits
     assert limits_for(None, "deblur", noise_aware=True) == LIMITS["glow-deblur"]
     assert limits_for(None, "colourise") == NO_LIMITS
+
+
+def test_a_note_never_shows_a_score_equal_to_the_limit_it_crossed():
+    from flowrestore.likeness import Likeness
+
+    note = Likeness(3.81, 3.81 + 1.7904, (2.0, 5.0, -1.79, 0.0)).note("a.png")
+    assert "S = -1.7904, below the -1.79" in note
+    assert "S = -2.50, below" in Likeness(3.0, 5.5, (2.0, 5.0, -1.79, 0.0)).note("a.png")
