@@ -883,3 +883,11 @@ def test_a_mask_of_thin_strokes_says_a_classical_inpainting_does_better(tmp_path
     alpha = run("restore", write_image(tmp_path / "b.png", rgba), "--mask", "alpha", model="inpaint")
     assert alpha.exit_code == 0, alpha.output
     assert ("its transparency has only thin holes" in alpha.stderr) == thin
+
+
+def test_the_bundled_erased_example_is_filled_by_the_shipped_inpainter(tmp_path, run):
+    example = Path(__file__).resolve().parents[1] / "examples" / "face_erased.png"
+    assert Image.open(example).mode == "RGBA"
+    result = run("restore", example, "--task", "inpaint", "--mask", "alpha", "-o", tmp_path / "out.png")
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "out.png").mode == "RGB" and "looks unlike" not in result.stderr
