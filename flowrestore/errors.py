@@ -110,10 +110,13 @@ class RestoreStopped(FlowrestoreError):
     """A restore that stopped after writing some of its results; the message names them."""
 
 
+INTERRUPTED = 130  # the shell's exit status for Ctrl-C (SIGINT)
+
+
 class RestoreInterrupted(RestoreStopped):
     """A restore interrupted by the user (Ctrl-C); the message names what was written."""
 
-    exit_code = 130  # the shell's convention for SIGINT
+    exit_code = INTERRUPTED
 
 
 class FaceDetectorError(FlowrestoreError):

@@ -60,20 +60,18 @@ def check_inputs(paths: list[Path], targets: list[Path], spec: TaskSpec, mask,
 
 def transparency_notes(image, path: Path) -> tuple[str, ...]:
     """--mask alpha: an image without transparency cannot say what to fill; one transparent
-    everywhere or nowhere gets a note."""
+    everywhere or nowhere, or only in thin strokes, gets a note."""
     from flowrestore.errors import UsageError
     from flowrestore.imageio import alpha_mask
-    from flowrestore.restore_notes import THIN_NOTE, thin_holes
+    from flowrestore.restore_notes import THIN_NOTE, holes
 
     if image.alpha is None:
         raise UsageError(f"{path} has no transparency to read the pixels to fill from (--mask alpha); "
                          "save it with those pixels transparent, or give --mask FILE")
-    known = alpha_mask(image)
-    if bool(known.min() > 0.5):
-        return ("no pixel is transparent, so there is nothing to fill (--mask alpha)",)
-    if bool(known.max() < 0.5):
-        return ("every pixel is transparent, so the result comes from the prior alone (--mask alpha)",)
-    return (f"its transparency {THIN_NOTE}",) if thin_holes(known) else ()
+    said = {"none": "no pixel is transparent, so there is nothing to fill (--mask alpha)",
+            "all": "every pixel is transparent, so the result comes from the prior alone (--mask alpha)",
+            "thin": f"its transparency {THIN_NOTE}"}.get(holes(alpha_mask(image)))
+    return (said,) if said else ()
 
 
 def plan_chunks(inputs: list[InputLayout], batch_size: int,
@@ -110,9 +108,10 @@ def stopped_after(written: list[Path], count: int) -> Iterator[None]:
 def _written(written: list[Path], count: int) -> str:
     if not written:
         return "nothing was written"
-    shown = ", ".join(str(p) for p in written[:5]) + (f" and {len(written) - 5} more" if len(written) > 5 else "")
+    from flowrestore.paths import listed
+
     rest = "" if len(written) == count else "; --skip-existing restores the rest"
-    return f"{len(written)} of {count} results were written, each complete ({shown}){rest}"
+    return f"{len(written)} of {count} results were written, each complete ({listed(written)}){rest}"
 
 
 def unfinished(paths: list[Path], output: Path | None, skip_existing: bool) -> tuple[list[Path], list[Path]]:
@@ -130,6 +129,7 @@ def unfinished(paths: list[Path], output: Path | None, skip_existing: bool) -> t
 def skipped_notes(skipped: list[Path]) -> list[str]:
     if not skipped:
         return []
-    shown = ", ".join(p.name for p in skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+    from flowrestore.paths import listed
+
     return [f"note: skipped {len(skipped)} input{'s' * (len(skipped) != 1)} whose result exists "
-            f"(--skip-existing): {shown}"]
+            f"(--skip-existing): {listed(p.name for p in skipped)}"]

@@ -33,6 +33,12 @@ def _is_image_name(path: Path) -> bool:
     return path.suffix.lower() in FORMATS and not _is_earlier_output(path)
 
 
+def listed(names, most: int = 5) -> str:
+    """Names (paths, strings) in a message: the first `most`, and how many more."""
+    names = [str(name) for name in names]
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
 def expand_inputs(specs: list[str]) -> list[Path]:
     """Files, folders and globs -> image files, in the order given, each once."""
     found: list[Path] = []

@@ -107,7 +107,8 @@ def restore_images(
         raise UsageError(f"batch size must be at least 1, got {batch_size}")
     tiling = Tiling(pad=default_pad(task)) if tiling is None else tiling
     multiple = model.size_multiple
-    masks = list(mask) if isinstance(mask, Sequence) else [mask] * len(images)
+    own_masks = isinstance(mask, Sequence)  # one per image
+    masks = list(mask) if own_masks else [mask] * len(images)
     for image, each in zip(images, masks, strict=True):
         check_pixels(image.width, image.height, image.source or "the image")
         observed_mask(task, each, image.height, image.width, image.source or "the image")
@@ -124,7 +125,6 @@ def restore_images(
             progress(done, total)
 
     face_mode = lambda image: wanted(faces, image.height, image.width)  # noqa: E731
-    own_masks = isinstance(mask, Sequence)
     alone = lambda image: (own_masks or face_mode(image)  # noqa: E731
                            or not fits_one_tile(image.height, image.width, tiling, multiple))
     for batch in _batches(images, batch_size, alone):

@@ -115,7 +115,7 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
 
     tiling, multiple = tiling_for(options, spec), loaded.model.size_multiple
     run = _Run(loaded.model, name, spec, mask, options, tiling, load(PRIOR).model, paths, targets, figures, boxes)
-    total = sum(count_tiles(layout.height, layout.width, tiling, multiple) for layout in inputs)
+    tiles = [count_tiles(layout.height, layout.width, tiling, multiple) for layout in inputs]
     tiled = lambda layout: not fits_one_tile(layout.height, layout.width, tiling, multiple)  # noqa: E731
     files: list[RestoredFile] = []
     written: list[Path] = []
@@ -123,11 +123,11 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     with stopped_after(written, len(paths)):
         for chunk in plan_chunks(inputs, options.batch_size, tiled):
             report = None if progress is None else \
-                lambda finished, _, before=tiles_before: progress(before + finished, total, len(paths))
-            rows, spent, tiles = restore_chunk(run, chunk, written, report)
+                lambda finished, _, before=tiles_before: progress(before + finished, sum(tiles), len(paths))
+            rows, spent = restore_chunk(run, chunk, written, report)
             files += rows
             seconds += spent
-            tiles_before += tiles
+            tiles_before += sum(tiles[i] for i in chunk)
     notes += estimate_notes(loaded, name, spec, files) + floor_notes(loaded, name, files)
     notes += given_sigma_notes(options.sigma, files)
     label = run_label(spec, options, loaded.model)
@@ -152,16 +152,14 @@ class _Run:
 
 
 def restore_chunk(run: _Run, chunk: list[int], written: list[Path],
-                  progress=None) -> tuple[list[RestoredFile], float, int]:
+                  progress=None) -> tuple[list[RestoredFile], float]:
     """Read, restore, score and write the inputs `chunk` (indices into run.paths), each result added
-    to `written` once in place; their rows (without pixels), the seconds spent restoring, and the
-    tiles they took."""
+    to `written` once in place; their rows (without pixels), and the seconds spent restoring."""
     from flowrestore.faces.figure import write_frames
     from flowrestore.imageio import alpha_mask, opaque, read_each, read_image
     from flowrestore.operators import image_seed
     from flowrestore.restore import restore_images
     from flowrestore.solving import noise_conditioned
-    from flowrestore.tiling import count_tiles
 
     options = run.options
     paths, targets = [run.paths[i] for i in chunk], [run.targets[i] for i in chunk]
@@ -188,8 +186,7 @@ def restore_chunk(run: _Run, chunk: list[int], written: list[Path],
     write_all(restored, targets, figures, options.force, written)
     write_frames(restored, boxes, options.force)
     rows = zip(paths, targets, figures, [r.released() for r in restored], likeness, boxes, per_face)
-    tiles = sum(count_tiles(image.height, image.width, run.tiling, run.model.size_multiple) for image in images)
-    return [RestoredFile(*row) for row in rows], seconds, tiles
+    return [RestoredFile(*row) for row in rows], seconds
 
 
 def run_label(spec: TaskSpec, options: RestoreOptions, model) -> str:
@@ -277,9 +274,10 @@ def check_finite(results: list[Restoration], paths: list[Path], checkpoint: str)
     """Refuse to write NaN or infinite results (they would be saved as black pixels)."""
     bad = [p.name for p, r in zip(paths, results) if not bool(torch.isfinite(r.image.rgb).all())]
     if bad:
-        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        from flowrestore.paths import listed
+
         raise FlowrestoreError(
-            f"checkpoint {checkpoint} produced NaN or infinite values for {shown}, which were not written. "
+            f"checkpoint {checkpoint} produced NaN or infinite values for {listed(bad)}, which were not written. "
             "The checkpoint is probably broken: use another one"
         )
 

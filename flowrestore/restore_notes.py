@@ -40,12 +40,23 @@ def model_notes(loaded, name: str, spec: TaskSpec, options: RestoreOptions) -> l
 
 def mask_notes(mask, mask_name: str) -> list[str]:
     """A note when an inpainting mask leaves nothing to fill, or nothing to go on, or only thin holes."""
-    if bool(mask.min() > 0.5):
+    kind = holes(mask)
+    if kind == "none":
         return [f"note: the mask {mask_name} is all white (every pixel known): there is nothing to fill"]
-    if bool(mask.max() < 0.5):
+    if kind == "all":
         return [f"warning: the mask {mask_name} is all black (every pixel missing): the results come from the "
                 "prior alone, not from the images"]
-    return [f"note: the mask {mask_name} {THIN_NOTE}"] if thin_holes(mask) else []
+    return [f"note: the mask {mask_name} {THIN_NOTE}"] if kind == "thin" else []
+
+
+def holes(mask) -> str | None:
+    """What an inpainting mask (H, W; 1 = known) leaves to fill: "none", "all", only "thin" strokes, or
+    None for anything else."""
+    if bool(mask.min() > 0.5):
+        return "none"
+    if bool(mask.max() < 0.5):
+        return "all"
+    return "thin" if thin_holes(mask) else None
 
 
 # Holes that two 3x3 erosions remove are at most 4 pixels across: strokes, scratches. There biharmonic

@@ -19,7 +19,7 @@ from typer import Exit
 from typer.core import TyperGroup
 
 from flowrestore.cli.ui import stderr
-from flowrestore.errors import FlowrestoreError
+from flowrestore.errors import INTERRUPTED, FlowrestoreError
 from flowrestore.resources import is_out_of_memory
 
 
@@ -51,9 +51,6 @@ class ErrorBoundary(TyperGroup):
             _say("interrupted" + ("; --resume goes on from the run's last saved state, if it saved one" if training
                                   else ""))
             raise Exit(INTERRUPTED) from None
-
-
-INTERRUPTED = 130  # the shell's exit status for Ctrl-C (SIGINT)
 
 
 def _say(message: str) -> None:
