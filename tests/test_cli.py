@@ -222,6 +222,30 @@ def test_a_usage_error_is_one_line_and_a_stray_value_error_is_a_bug(tmp_path, ru
     assert "error: " not in result.stderr
 
 
+
+@pytest.mark.parametrize("args, words", [
+    (["restore"], ["missing argument 'inputs'", "see 'flowrestore restore -h'"]),
+    (["restore", "a.png", "--batch-size", "0"], ["'--batch-size'", "see 'flowrestore restore -h'"]),
+    (["restore", "a.png", "--sigma", "abc"], ["'--sigma'", "a valid number"]),
+    (["restore", "a.png", "--sigm", "0.1"], ["no such option: --sigm", "--sigma"]),
+    (["finetune", "--task", "inpaint"], ["missing option '--data'", "see 'flowrestore finetune -h'"]),
+    (["pretrain", "--data", ".", "--epochs", "-1"], ["'--epochs'", "-1 is not a number above 0"]),
+    (["checkpoints", "show"], ["missing argument 'name'", "see 'flowrestore checkpoints show -h'"]),
+    (["--no-such-flag", "restore"], ["no such option: --no-such-flag", "see 'flowrestore -h'"]),
+    (["restor", "a.png"], ["no such command 'restor'", "Did you mean 'restore'? See 'flowrestore -h'."]),
+])
+def test_a_mistake_the_parser_catches_is_one_line_and_exit_code_1(args, words):
+    result = CliRunner().invoke(app, args, prog_name="flowrestore")
+    fails(result, *words)
+    assert "Usage:" not in result.output and "╭" not in result.output
+
+
+def test_a_bare_command_still_shows_its_help():
+    for args in ([], ["checkpoints"]):
+        result = CliRunner().invoke(app, args, prog_name="flowrestore")
+        assert result.exit_code == 2 and "Usage:" in result.output and "error:" not in result.output
+
+
 def _mask(tmp_path, size):
     return write_image(tmp_path / "mask.png", np.full(size, 255, np.uint8))
 

@@ -22,7 +22,7 @@ def positive(text: str) -> float:
     return value
 
 
-# Bounds are checked by the parser, so a bad value is a usage error (exit code 2) naming the option.
+# Bounds are checked by the parser, so a bad value is a one-line usage error (exit code 1) naming the option.
 BatchSize = Annotated[
     int, typer.Option("--batch-size", "-b", min=1, help="Images per optimisation step (across all processes).")
 ]
