@@ -193,6 +193,9 @@ def check_kind(name: str, has: str, kind: str | None) -> None:
     raise WrongTaskError(f"checkpoint {name} holds a {has} model, not a GLOW prior; use celeba-prior or another prior")
 
 
+NOT_REGISTERED = "not in the registry"  # `locate`'s reason for a name the registry does not list
+
+
 @dataclass(frozen=True)
 class Located:
     files: dict[str, Path]  # name -> local file, hash-checked when it came from the registry
@@ -202,7 +205,8 @@ class Located:
 def locate(names: list[str], folder: Path | None = None, registry: Path | None = None) -> Located:
     """The local file of each registry name: <folder>/<name>.safetensors when `folder` is given,
     else through the registry (see `resolve`). A name that is not available (NOT_AVAILABLE) is
-    listed in `missing` with the reason; any other failure is raised."""
+    listed in `missing` with the reason (NOT_REGISTERED for a name the registry does not list);
+    any other failure is raised."""
     files: dict[str, Path] = {}
     missing: dict[str, str] = {}
     if folder is not None:
@@ -218,6 +222,8 @@ def locate(names: list[str], folder: Path | None = None, registry: Path | None =
     for name in names:
         try:
             files[name] = resolve(name, registry=registry)
+        except UnknownCheckpointError:
+            missing[name] = NOT_REGISTERED
         except NOT_AVAILABLE as e:
             missing[name] = str(e).splitlines()[0]
     return Located(files, missing)

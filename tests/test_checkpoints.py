@@ -136,7 +136,7 @@ def test_load_checks_the_kind_and_that_a_solver_knows_its_task(tmp_path, checkpo
 
 
 def test_locate_reports_absent_checkpoints_and_raises_broken_ones(tmp_path, checkpoint_dir):
-    from flowrestore.checkpoints import locate
+    from flowrestore.checkpoints import NOT_REGISTERED, locate
     from flowrestore.errors import UsageError
 
     path = checkpoint_dir / "tiny-denoise.safetensors"
@@ -145,7 +145,8 @@ def test_locate_reports_absent_checkpoints_and_raises_broken_ones(tmp_path, chec
     registry = write_registry(tmp_path / "r.toml", [row, gone])
     located = locate(["d", "gone", "nope"], registry=registry)
     assert located.files == {"d": path}
-    assert set(located.missing) == {"gone", "nope"} and "unknown checkpoint 'nope'" in located.missing["nope"]
+    assert set(located.missing) == {"gone", "nope"} and located.missing["nope"] == NOT_REGISTERED
+    assert "'gone' is not available" in located.missing["gone"]
     broken = write_registry(tmp_path / "b.toml", [{**row, "sha256": "0" * 64}])
     with pytest.raises(ChecksumError):
         locate(["d"], registry=broken)

@@ -20,6 +20,7 @@ from flowrestore.benchmark import datasets, metrics
 from flowrestore.benchmark.experiments import Experiment, Setting, experiment_for, narrow
 from flowrestore.benchmark.map import MapConfig
 from flowrestore.benchmark.methods import METHODS, Restorer, Unavailable, build, checkpoint_name
+from flowrestore.checkpoints import NOT_REGISTERED
 from flowrestore.devices import pick_device
 from flowrestore.errors import UsageError
 from flowrestore.operators import measure_each, quantize_8bit
@@ -141,6 +142,25 @@ def _check_fits(method: str, multiple: int, size: tuple[int, int]) -> None:
                          f"{multiple}; pass --size {fit} (a square of that side)")
 
 
+# Why a method was skipped when the registry does not list its checkpoints: the comparison models are
+# not shipped (one note for all of them, not one per method and task).
+UNREGISTERED = "its checkpoints are not in the registry"
+
+
+def _skipped_notes(skipped: dict[tuple[str, str], list[str]]) -> list[str]:
+    notes = [f"skipped {method} ({'; '.join(where)}): {why}" for (method, why), where in skipped.items()
+             if why != UNREGISTERED]
+    unregistered = {method: where for (method, why), where in skipped.items() if why == UNREGISTERED}
+    if unregistered:
+        settings = list(dict.fromkeys(label for where in unregistered.values() for label in where))
+        names = ", ".join(f"{method}-<task>" for method in unregistered)
+        their = "their" if len(unregistered) > 1 else "its"
+        notes.append(f"skipped {', '.join(unregistered)} ({'; '.join(settings)}): {their} checkpoints ({names}) are "
+                     "not in the registry (the bundled one lists the shipped GLOW models only); scripts/train_baselines.py "
+                     "trains the comparison models, and --checkpoint-dir DIR runs them (docs/benchmark.md)")
+    return notes
+
+
 def _build_all(setting: Setting, experiment: Experiment, config: BenchmarkConfig, checkpoints, unavailable,
                cache: dict, notes: list[str], skipped: dict, built: dict,
                size: tuple[int, int]) -> dict[str, Restorer]:
@@ -153,7 +173,8 @@ def _build_all(setting: Setting, experiment: Experiment, config: BenchmarkConfig
                                    clipped=config.eight_bit)
         except Unavailable as e:
             reason = unavailable.get(checkpoint_name(method, setting.task) or "", "")
-            skipped.setdefault((method, str(e) + (f" ({reason})" if reason else "")), []).append(setting.label())
+            why = UNREGISTERED if reason == NOT_REGISTERED else str(e) + (f" ({reason})" if reason else "")
+            skipped.setdefault((method, why), []).append(setting.label())
             continue
         _check_fits(method, info.pop("size_multiple", 1), size)
         restorers[method] = restorer
@@ -241,7 +262,7 @@ def run_benchmark(
         recs, ex = run_setting(setting, restorers, images, config, progress)
         records += recs
         examples[setting.label()] = ex
-    notes += [f"skipped {method} ({'; '.join(where)}): {reason}" for (method, reason), where in skipped.items()]
+    notes += _skipped_notes(skipped)
     return BenchmarkResult(
         config=config,
         experiment=experiment,

@@ -84,7 +84,8 @@ def test_registry_misses_become_notes_with_skip_missing(app, image_folder, regis
     result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "GLOW prox (proposed)" in result.output
-    assert "skipped unet" in result.output and "unknown checkpoint 'unet-denoise'" in result.output
+    assert "skipped unet (denoise sigma=0.2): its checkpoints (unet-<task>) are not in the registry" in result.output
+    assert "scripts/train_baselines.py" in result.output and "--checkpoint-dir DIR" in result.output
 
 
 def test_a_requested_method_that_cannot_run_fails_after_the_table(app, image_folder, registry):

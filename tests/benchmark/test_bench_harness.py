@@ -61,6 +61,19 @@ def test_unavailable_methods_are_skipped_with_a_note(config, checkpoints):
     assert list(result.checkpoints) == ["glow-denoise"]
 
 
+def test_unregistered_comparison_models_are_one_note(config, checkpoints):
+    from flowrestore.checkpoints import NOT_REGISTERED
+
+    missing = {f"{m}-{t}": NOT_REGISTERED for m in ("resnet", "unet") for t in ("denoise", "deblur")}
+    result = run_benchmark(replace(config, methods=("measurement", "resnet", "unet")), {}, unavailable=missing)
+    skipped = [note for note in result.notes if "not in the registry" in note]
+    assert skipped == ["skipped resnet, unet (denoise sigma=0.2; deblur sigma_b=5): their checkpoints (resnet-<task>, "
+                       "unet-<task>) are not in the registry (the bundled one lists the shipped GLOW models only); "
+                       "scripts/train_baselines.py trains the comparison models, and --checkpoint-dir DIR runs them "
+                       "(docs/benchmark.md)"]
+    assert {r.method for r in result.records} == {"measurement"}
+
+
 def test_method_for_no_task_of_the_experiment_is_noted(config):
     result = run_benchmark(replace(config, methods=("measurement", "biharmonic"), tasks=("denoise",)))
     assert any("skipped biharmonic: it applies to inpaint only" in n for n in result.notes)
