@@ -156,8 +156,9 @@ def _skipped_notes(skipped: dict[tuple[str, str], list[str]]) -> list[str]:
         names = ", ".join(f"{method}-<task>" for method in unregistered)
         their = "their" if len(unregistered) > 1 else "its"
         notes.append(f"skipped {', '.join(unregistered)} ({'; '.join(settings)}): {their} checkpoints ({names}) are "
-                     "not in the registry (the bundled one lists the shipped GLOW models only); scripts/train_baselines.py "
-                     "trains the comparison models, and --checkpoint-dir DIR runs them (docs/benchmark.md)")
+                     "not in the registry (the bundled one lists the shipped GLOW models only); "
+                     "scripts/train_baselines.py trains the comparison models, and --checkpoint-dir DIR runs them "
+                     "(docs/benchmark.md)")
     return notes
 
 

@@ -64,7 +64,8 @@ def test_unavailable_methods_are_skipped_with_a_note(config, checkpoints):
 def test_unregistered_comparison_models_are_one_note(config, checkpoints):
     from flowrestore.checkpoints import NOT_REGISTERED
 
-    missing = {f"{m}-{t}": NOT_REGISTERED for m in ("resnet", "unet") for t in ("denoise", "deblur")}
+    missing = {f"{method}-{task}": NOT_REGISTERED
+               for method in ("resnet", "unet") for task in ("denoise", "deblur")}
     result = run_benchmark(replace(config, methods=("measurement", "resnet", "unet")), {}, unavailable=missing)
     skipped = [note for note in result.notes if "not in the registry" in note]
     assert skipped == ["skipped resnet, unet (denoise sigma=0.2; deblur sigma_b=5): their checkpoints (resnet-<task>, "
