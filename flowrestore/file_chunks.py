@@ -28,6 +28,7 @@ class InputLayout:
     height: int
     width: int
     notes: tuple[str, ...]
+    narrow: tuple[int, int] = (0, 0)  # --mask alpha: its narrow hole pixels, of all its hole pixels
 
 
 def check_inputs(paths: list[Path], targets: list[Path], spec: TaskSpec, mask,
@@ -37,8 +38,9 @@ def check_inputs(paths: list[Path], targets: list[Path], spec: TaskSpec, mask,
     fits it and that its target can hold it. Its pixels are let go: they are read again when its
     chunk is restored."""
     from flowrestore.image_writing import check_writable
-    from flowrestore.imageio import image_size, opaque, read_each, read_image
+    from flowrestore.imageio import alpha_mask, image_size, opaque, read_each, read_image
     from flowrestore.resources import check_pixels
+    from flowrestore.restore_notes import narrow_pixels
     from flowrestore.solving import observed_mask
 
     for path in paths:  # before decoding anything: a decoded image costs 12 bytes a pixel
@@ -53,25 +55,40 @@ def check_inputs(paths: list[Path], targets: list[Path], spec: TaskSpec, mask,
         if not from_alpha:  # (its own transparency fits it)
             observed_mask(spec, mask, image.height, image.width, str(path))
         check_writable(target, opaque(image) if from_alpha else image)  # --mask alpha: written opaque
-        return InputLayout(image.height, image.width, notes)
+        narrow = narrow_pixels(alpha_mask(image)) if from_alpha else (0, 0)
+        return InputLayout(image.height, image.width, notes, narrow)
 
     return read_each(list(zip(paths, targets)), check)
 
 
 def transparency_notes(image, path: Path) -> tuple[str, ...]:
     """--mask alpha: an image without transparency cannot say what to fill; one transparent
-    everywhere or nowhere, or only in thin strokes, gets a note."""
+    everywhere or nowhere gets a note (its narrow holes, one note for all inputs: `narrow_notes`)."""
     from flowrestore.errors import UsageError
     from flowrestore.imageio import alpha_mask
-    from flowrestore.restore_notes import THIN_NOTE, holes
+    from flowrestore.restore_notes import holes
 
     if image.alpha is None:
         raise UsageError(f"{path} has no transparency to read the pixels to fill from (--mask alpha); "
                          "save it with those pixels transparent, or give --mask FILE")
     said = {"none": "no pixel is transparent, so there is nothing to fill (--mask alpha)",
             "all": "every pixel is transparent, so the result comes from the prior alone (--mask alpha)",
-            "thin": f"its transparency {THIN_NOTE}"}.get(holes(alpha_mask(image)))
+            }.get(holes(alpha_mask(image)))
     return (said,) if said else ()
+
+
+def narrow_notes(paths: list[Path], inputs: list[InputLayout], narrow_holes: str) -> list[str]:
+    """--mask alpha: one note for the inputs whose transparency has holes too narrow for the model."""
+    from flowrestore.paths import listed
+    from flowrestore.restore_notes import narrow_note
+
+    which = [(path, layout.narrow) for path, layout in zip(paths, inputs) if layout.narrow[0]]
+    if not which:
+        return []
+    narrow, total = (sum(counts[k] for _, counts in which) for k in (0, 1))
+    whose = f"{which[0][0]}: its transparency" if len(paths) == 1 else \
+        f"the transparency of {len(which)} of {len(paths)} inputs ({listed(path for path, _ in which)})"
+    return [f"note: {whose} {narrow_note(narrow, total, narrow_holes)}"]
 
 
 def plan_chunks(inputs: list[InputLayout], batch_size: int,

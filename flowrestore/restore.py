@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from flowrestore.tiling import Tiling
 
 Progress = Callable[[int, int], None]  # (tiles done, tiles in all); an image that fits one tile is one
+NARROW_HOLES = ("biharmonic", "model")  # who fills an inpainting hole too narrow for the model (narrow_holes)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ def restore_images(
     progress: Progress | None = None,
     sigma: float | None = None,
     faces: FaceOptions | None = None,
+    narrow_holes: str = "biharmonic",
 ) -> list[Restoration]:
     """Restore `images` (same-size ones batched together) with `model` for `task`.
 
@@ -99,7 +101,14 @@ def restore_images(
 
     With `faces` (flowrestore.faces.FaceOptions), each face of a photo is also restored at the
     prior's framing and pasted back (docs/faces.md); such a photo is restored on its own.
+
+    When inpainting, `narrow_holes="biharmonic"` (the default) fills the holes too narrow for the model
+    (flowrestore.narrow_holes: no 11x11 square fits them) by biharmonic interpolation after the model
+    has filled the rest, and a mask with only such holes is not given to the model at all;
+    `"model"` leaves every hole to the model.
     """
+    if narrow_holes not in NARROW_HOLES:
+        raise UsageError(f"unknown narrow-hole fill {narrow_holes!r}; choose one of {', '.join(NARROW_HOLES)}")
     from flowrestore.faces import wanted
     from flowrestore.tiling import Tiling, count_tiles, default_pad, fits_one_tile  # builds on solve
 
@@ -140,7 +149,7 @@ def restore_images(
             levels, estimated = _noise_levels(model, y, task, sigma, degrade)
             seen = _seen_levels(y) if levels is not None and sigma is not None and not degrade else None
             x_hat, found = _solve_batch(model, y, task, batch_mask, tiling, advance, levels, faces, face_mode(first),
-                                        degrade)
+                                        degrade, narrow_holes == "biharmonic")
             y = y.cpu()
             for j, i in enumerate(batch):
                 result = replace(_result(images[i], x_hat[j], y[j], degrade, compare), faces=found)
@@ -160,24 +169,29 @@ def _measure(x: Tensor, gray: bool, task: TaskSpec, mask: Tensor | None, seeds: 
 
 def _solve_batch(model: nn.Module, y: Tensor, task: TaskSpec, mask: Tensor | None, tiling: Tiling,
                  advance: Callable[[int], None], levels: Tensor | None, faces: FaceOptions | None,
-                 face_mode: bool, degrade: bool) -> tuple[Tensor, tuple]:
+                 face_mode: bool, degrade: bool, fill_narrow: bool) -> tuple[Tensor, tuple]:
     """x_hat (B, 3, H, W) on the CPU, and the faces restored in face mode (a batch of one)."""
     from flowrestore.faces import with_faces
+    from flowrestore.narrow_holes import biharmonic_fill, find
     from flowrestore.tiling import count_tiles, solve_tiled
 
     height, width = y.shape[-2:]
-    # Face mode with only_faces (or an aligned square face) needs no restoration of the whole.
-    if face_mode and (faces.only_faces or (faces.mode == "aligned" and height == width)):
+    narrow, only_narrow = None, False
+    if fill_narrow and task.task == "inpaint":
+        narrow, only_narrow = find(observed_mask(task, mask, height, width)[0, 0])
+    # Face mode with only_faces (or an aligned square face) needs no restoration of the whole, nor
+    # a mask whose every hole is narrow: biharmonic interpolation fills it from the known pixels alone.
+    if (face_mode and (faces.only_faces or (faces.mode == "aligned" and height == width))) or only_narrow:
         x_hat = y.cpu().clone()
         advance(count_tiles(height, width, tiling, model.size_multiple))
     else:
         # A file's pixels are clipped to [0, 1]; a simulated measurement (degrade) is not.
         x_hat = solve_tiled(model, y, task, mask, tiling, progress=advance, sigma=levels, clipped=not degrade).cpu()
-    if not face_mode:
-        return x_hat, ()
-    sigma_photo = None if levels is None else float(levels[0])
-    x_hat[0], found = with_faces(model, y[0], x_hat[0], task, mask, faces, sigma_photo)
-    return x_hat, found
+    found = ()
+    if face_mode:
+        sigma_photo = None if levels is None else float(levels[0])
+        x_hat[0], found = with_faces(model, y[0], x_hat[0], task, mask, faces, sigma_photo)
+    return (x_hat if narrow is None else biharmonic_fill(x_hat, narrow)), found
 
 
 def _noise_levels(model: nn.Module, y: Tensor, task: TaskSpec, sigma: float | None,

@@ -18,7 +18,7 @@ from flowrestore.errors import FlowrestoreError, UsageError
 from flowrestore.imageio import ImageData
 from flowrestore.likeness import Likeness
 from flowrestore.operators import TaskSpec
-from flowrestore.restore import Restoration
+from flowrestore.restore import NARROW_HOLES, Restoration
 from flowrestore.tiling import Tiling, default_pad
 
 FileProgress = Callable[[int, int, int], None]  # (tiles done, tiles in all, images in all)
@@ -51,6 +51,7 @@ class RestoreOptions:
     faces: str = "off"  # flowrestore.faces.MODES: off, detect (--faces), aligned (--aligned)
     only_faces: bool = False  # leave everything outside the faces as it was
     show_faces: bool = False  # also write <name>_faces.png: the input with each face's frame drawn
+    narrow_holes: str | None = None  # inpainting: who fills holes too narrow for the model; None: biharmonic
 
 
 @dataclass(frozen=True)
@@ -89,11 +90,13 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     """
     from flowrestore.checkpoints import default_checkpoint, load
     from flowrestore.devices import pick_device
-    from flowrestore.file_chunks import check_inputs, plan_chunks, skipped_notes, stopped_after, unfinished
+    from flowrestore.file_chunks import (check_inputs, narrow_notes, plan_chunks, skipped_notes, stopped_after,
+                                         unfinished)
     from flowrestore.imageio import read_mask
     from flowrestore.likeness import PRIOR
     from flowrestore.paths import comparison_paths, expand_inputs, plan_outputs
-    from flowrestore.restore_notes import estimate_notes, floor_notes, given_sigma_notes, mask_notes, model_notes
+    from flowrestore.restore_notes import (box_notes, estimate_notes, floor_notes, given_sigma_notes, mask_notes,
+                                           model_notes)
     from flowrestore.tiling import count_tiles, fits_one_tile
 
     check_options(options)
@@ -109,9 +112,12 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     notes = model_notes(loaded, name, spec, options) + skipped_notes(skipped)
     from_alpha = mask_from_alpha(options)
     mask = read_mask(options.mask) if options.mask is not None and not from_alpha else None
-    notes += mask_notes(mask, options.mask.name) if mask is not None else []
+    narrow_holes = options.narrow_holes or "biharmonic"
+    notes += mask_notes(mask, options.mask.name, narrow_holes) if mask is not None else []
+    notes += box_notes(spec, narrow_holes) if spec.task == "inpaint" and options.mask is None else []
     inputs = check_inputs(paths, targets, spec, mask, from_alpha)
     notes += [f"note: {path}: {text}" for path, layout in zip(paths, inputs) for text in layout.notes]
+    notes += narrow_notes(paths, inputs, narrow_holes) if from_alpha else []
 
     tiling, multiple = tiling_for(options, spec), loaded.model.size_multiple
     run = _Run(loaded.model, name, spec, mask, options, tiling, load(PRIOR).model, paths, targets, figures, boxes)
@@ -177,7 +183,7 @@ def restore_chunk(run: _Run, chunk: list[int], written: list[Path],
     restored = restore_images(
         run.model, images, run.spec, masks, degrade=options.degrade, seeds=seeds, compare=options.compare,
         batch_size=options.batch_size, tiling=run.tiling, progress=progress, sigma=options.sigma,
-        faces=face_options(options),
+        faces=face_options(options), narrow_holes=options.narrow_holes or "biharmonic",
     )
     seconds = time.perf_counter() - started
     check_finite(restored, paths, run.name)
@@ -227,6 +233,8 @@ def check_options(options: RestoreOptions) -> None:
         raise UsageError("give --force (overwrite existing results) or --skip-existing (keep them), not both")
     if options.mask is not None and options.box is not None:
         raise UsageError("give --mask or --box, not both: the mask already says which pixels to fill")
+    if options.narrow_holes is not None and options.narrow_holes not in NARROW_HOLES:
+        raise UsageError(f"unknown --narrow-holes {options.narrow_holes!r}; choose one of {', '.join(NARROW_HOLES)}")
 
 
 def face_options(options: RestoreOptions):
@@ -253,6 +261,7 @@ def task_spec(base: dict | None, options: RestoreOptions) -> TaskSpec:
 TASK_OPTIONS = {
     "mask": ("--mask", "inpaint"), "box": ("--box", "inpaint"), "blur_sigma": ("--blur-sigma", "deblur"),
     "blur_kernel": ("--blur-kernel", "deblur"), "blur_boundary": ("--blur-boundary", "deblur"),
+    "narrow_holes": ("--narrow-holes", "inpaint"),
 }
 TASK_WORDS = {"denoise": "denoising", "inpaint": "inpainting", "deblur": "deblurring"}
 

@@ -38,44 +38,61 @@ def model_notes(loaded, name: str, spec: TaskSpec, options: RestoreOptions) -> l
     return notes + sigma_notes(loaded, name, spec, options.sigma, options.degrade)
 
 
-def mask_notes(mask, mask_name: str) -> list[str]:
-    """A note when an inpainting mask leaves nothing to fill, or nothing to go on, or only thin holes."""
+def mask_notes(mask, mask_name: str, narrow_holes: str = "biharmonic") -> list[str]:
+    """A note when an inpainting mask leaves nothing to fill, or nothing to go on, or has holes too
+    narrow for the model (flowrestore.narrow_holes), saying who fills those (`narrow_holes`)."""
     kind = holes(mask)
     if kind == "none":
         return [f"note: the mask {mask_name} is all white (every pixel known): there is nothing to fill"]
     if kind == "all":
         return [f"warning: the mask {mask_name} is all black (every pixel missing): the results come from the "
                 "prior alone, not from the images"]
-    return [f"note: the mask {mask_name} {THIN_NOTE}"] if kind == "thin" else []
+    narrow, total = narrow_pixels(mask)
+    return [f"note: the mask {mask_name} {narrow_note(narrow, total, narrow_holes)}"] if narrow else []
+
+
+def box_notes(spec: TaskSpec, narrow_holes: str) -> list[str]:
+    """A note when the centred inpainting box (no mask) is narrower than the model's blocks."""
+    from flowrestore.narrow_holes import WIDTH
+
+    if spec.box >= WIDTH:
+        return []
+    return [f"note: the {spec.box}x{spec.box} box is narrower than {WIDTH} pixels: {narrow_fill(narrow_holes, True)}"]
 
 
 def holes(mask) -> str | None:
-    """What an inpainting mask (H, W; 1 = known) leaves to fill: "none", "all", only "thin" strokes, or
-    None for anything else."""
+    """What an inpainting mask (H, W; 1 = known) leaves to fill: "none", "all", or None for anything else."""
     if bool(mask.min() > 0.5):
         return "none"
     if bool(mask.max() < 0.5):
         return "all"
-    return "thin" if thin_holes(mask) else None
+    return None
 
 
-# Holes that two 3x3 erosions remove are at most 4 pixels across: strokes, scratches. There biharmonic
-# inpainting beat the shipped inpainter by 4.4 dB (3-pixel strokes, benchmarks/inpaint_holes.py), while
-# for blocks of 8 pixels and more it was level or behind (docs/results/inpaint-position.md).
-THIN_NOTE = ("has only thin holes (strokes at most 4 pixels across): the model was trained to fill blocks, "
-             "and a classical inpainting (biharmonic) restores scratches better (docs/results/inpaint-position.md)")
+def narrow_pixels(mask) -> tuple[int, int]:
+    """How many hole pixels of `mask` (H, W; 1 = known) are narrow (flowrestore.narrow_holes), of how many."""
+    from flowrestore.narrow_holes import narrow_part
+
+    return int(narrow_part(mask).sum()), int((mask < 0.5).sum())
 
 
-def thin_holes(mask) -> bool:
-    """Whether every hole of `mask` (H, W; 1 = known) is at most 4 pixels across."""
-    from torch.nn import functional as F
+def narrow_note(narrow: int, total: int, narrow_holes: str) -> str:
+    """What happens to `narrow` of `total` hole pixels that are narrow, under --narrow-holes."""
+    from flowrestore.narrow_holes import WIDTH
 
-    hole = (mask < 0.5).float()[None, None]
-    if not bool(hole.any()):
-        return False
-    for _ in range(2):
-        hole = 1 - F.max_pool2d(1 - hole, 3, stride=1, padding=1)  # erode the hole: grow the known pixels
-    return not bool(hole.any())
+    which = f"all {total} hole pixels" if narrow == total else f"{narrow} of {total} hole pixels"
+    return (f"has holes narrower than {WIDTH} pixels, such as scratches or small spots ({which}): "
+            + narrow_fill(narrow_holes, narrow == total))
+
+
+def narrow_fill(narrow_holes: str, only_narrow: bool) -> str:
+    """Who fills the narrow holes, under --narrow-holes, and what that is worth."""
+    if narrow_holes == "model":
+        return ("left to the model (--narrow-holes model), which was trained on blocks; biharmonic interpolation "
+                "restores scratches 2-4 dB better (docs/results/inpaint-position.md)")
+    return ("filled by biharmonic interpolation from the pixels around them, which restores scratches 2-4 dB "
+            f"better than the model{'; the model is not run' if only_narrow else ''} "
+            "(docs/results/inpaint-position.md; --narrow-holes model leaves them to the model)")
 
 
 def operator_warning(trained: TaskSpec | None, spec: TaskSpec, name: str,

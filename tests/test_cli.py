@@ -63,13 +63,15 @@ def test_help_is_fast_and_imports_no_torch():
 
 def test_the_cli_and_library_agree_on_names():
     from flowrestore.benchmark import EXPERIMENTS, METHODS
-    from flowrestore.cli import options
+    from flowrestore.cli import options, restore_options
     from flowrestore.devices import CHOICES
     from flowrestore.flow.glow import PRESETS
+    from flowrestore.restore import NARROW_HOLES
 
     assert set(options.DEVICES) == set(CHOICES)
     assert options.METHODS == tuple(METHODS) and options.EXPERIMENTS == tuple(EXPERIMENTS)
     assert set(options.PRESETS) == set(PRESETS)
+    assert restore_options.NARROW_HOLES == NARROW_HOLES
 
 
 @pytest.mark.parametrize("command, names", [
@@ -275,6 +277,10 @@ ERRORS = {
     "blur kernel wider than any blur": (["--blur-kernel", "999"], "deblur", ["at most 121", "got 999"]),
     "blur boundary on denoising": (["--blur-boundary", "periodic"], "denoise",
                                    ["--blur-boundary applies to deblurring only"]),
+    "narrow holes on deblurring": (["--narrow-holes", "model"], "deblur",
+                                   ["--narrow-holes applies to inpainting only"]),
+    "unknown narrow-hole fill": (["--narrow-holes", "harmonic"], "inpaint",
+                                 ["unknown --narrow-holes 'harmonic'", "biharmonic, model"]),
     "wrong-size mask": (["--mask", "MASK"], "inpaint", ["the mask is 5x5 but", "a.png is 8x8"]),
     "mask alpha without transparency": (["--mask", "alpha"], "inpaint", ["a.png has no transparency", "--mask FILE"]),
     "box too large": (["--box", "9"], "inpaint", ["9x9 inpainting box does not fit"]),
@@ -894,19 +900,57 @@ def test_each_image_can_have_its_own_mask():
                                                                     seeds=[0])[0].image.rgb)
 
 
-@pytest.mark.parametrize("hole, thin", [((slice(10, 13), slice(2, 30)), True), ((slice(10, 18), slice(8, 16)), False)],
-                         ids=["a 3-pixel stroke", "an 8-pixel block"])
-def test_a_mask_of_thin_strokes_says_a_classical_inpainting_does_better(tmp_path, run, hole, thin):
+def _holed(tmp_path, hole):
     mask = np.full((32, 32), 255, np.uint8)
     mask[hole] = 0
-    source = write_image(tmp_path / "a.png", rgb_array(32, 32))
-    result = run("restore", source, "--mask", write_image(tmp_path / "mask.png", mask), model="inpaint")
+    return mask, write_image(tmp_path / "a.png", rgb_array(32, 32)), write_image(tmp_path / "mask.png", mask)
+
+
+def test_holes_too_narrow_for_the_model_are_filled_by_biharmonic_interpolation(tmp_path, run, monkeypatch):
+    from flowrestore.narrow_holes import biharmonic_fill
+    from flowrestore.solver import UnrolledSolver
+
+    mask, source, mask_file = _holed(tmp_path, (slice(10, 13), slice(2, 30)))  # a 3-pixel stroke
+    monkeypatch.setattr(UnrolledSolver, "forward", lambda *a, **k: pytest.fail("the model ran"))
+    result = run("restore", source, "--mask", mask_file, "-o", tmp_path / "out.png", model="inpaint")
     assert result.exit_code == 0, result.output
-    assert ("has only thin holes" in result.stderr) == thin
+    assert "has holes narrower than 11 pixels" in result.stderr and "(all 84 hole pixels)" in result.stderr
+    assert "filled by biharmonic interpolation" in result.stderr and "the model is not run" in result.stderr
+    given = torch.from_numpy(rgb_array(32, 32)).permute(2, 0, 1)[None].float() / 255
+    expected = biharmonic_fill(given, torch.from_numpy(mask < 128))[0].permute(1, 2, 0).numpy()
+    written = np.asarray(Image.open(tmp_path / "out.png"), np.float32) / 255
+    assert np.abs(written - expected).max() <= 0.5 / 255 + 1e-6  # what the file can hold of the fill
+    assert (written[mask > 0] * 255 == rgb_array(32, 32)[mask > 0]).all()  # the known pixels are untouched
     rgba = np.dstack([rgb_array(32, 32), mask])  # the same hole as transparency
     alpha = run("restore", write_image(tmp_path / "b.png", rgba), "--mask", "alpha", model="inpaint")
     assert alpha.exit_code == 0, alpha.output
-    assert ("its transparency has only thin holes" in alpha.stderr) == thin
+    assert "b.png: its transparency has holes narrower than 11 pixels" in alpha.stderr
+
+
+def test_narrow_holes_model_leaves_them_to_the_model_and_blocks_are_the_models_anyway(tmp_path, run):
+    _, source, mask_file = _holed(tmp_path, (slice(10, 13), slice(2, 30)))
+    kept = run("restore", source, "--mask", mask_file, "--narrow-holes", "model", "-o", tmp_path / "model.png",
+               model="inpaint")
+    assert kept.exit_code == 0, kept.output
+    assert "left to the model (--narrow-holes model)" in kept.stderr
+    filled = run("restore", source, "--mask", mask_file, "-o", tmp_path / "biharmonic.png", model="inpaint")
+    assert filled.exit_code == 0 and not np.array_equal(*(np.asarray(Image.open(tmp_path / f"{name}.png"))
+                                                          for name in ("model", "biharmonic")))
+    _, source, mask_file = _holed(tmp_path, (slice(8, 20), slice(8, 20)))  # a 12-pixel block: the model's
+    block = {}
+    for choice in ("biharmonic", "model"):
+        result = run("restore", source, "--mask", mask_file, "--narrow-holes", choice, "-o",
+                     tmp_path / f"block-{choice}.png", model="inpaint")
+        assert result.exit_code == 0 and "narrower" not in result.stderr, result.output
+        block[choice] = np.asarray(Image.open(tmp_path / f"block-{choice}.png"))
+    assert np.array_equal(block["biharmonic"], block["model"])
+
+
+def test_a_box_narrower_than_the_models_blocks_gets_the_note(tmp_path, run):
+    source = write_image(tmp_path / "a.png", rgb_array(32, 32))
+    result = run("restore", source, "--box", "10", "--degrade", model="inpaint")
+    assert result.exit_code == 0, result.output
+    assert "the 10x10 box is narrower than 11 pixels: filled by biharmonic interpolation" in result.stderr
 
 
 def test_the_bundled_erased_example_is_filled_by_the_shipped_inpainter(tmp_path, run):

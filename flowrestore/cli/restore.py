@@ -28,6 +28,7 @@ from flowrestore.cli.restore_options import (
     FacesOption,
     JsonOption,
     MaskOption,
+    NarrowHolesOption,
     OnlyFacesOption,
     QuietOption,
     ShowFacesOption,
@@ -48,6 +49,7 @@ def command(
     sigma: SigmaOption = None,
     mask: MaskOption = None,
     box: BoxOption = None,
+    narrow_holes: NarrowHolesOption = None,
     blur_sigma: BlurSigmaOption = None,
     blur_kernel: BlurKernelOption = None,
     blur_boundary: BlurBoundaryOption = None,
@@ -81,6 +83,7 @@ def command(
         batch_size=batch_size, output=output, force=force, skip_existing=skip_existing, degrade=degrade,
         compare=compare, seed=seed, tile=tile, tile_pad=tile_pad, registry=ctx.obj.registry if ctx.obj else None,
         faces="detect" if faces else "aligned" if aligned else "off", only_faces=only_faces, show_faces=show_faces,
+        narrow_holes=narrow_holes,
     )
     from flowrestore.allocator import keep_freed_memory
 

@@ -23,6 +23,14 @@ MaskOption = Annotated[
 BoxOption = Annotated[
     Optional[int], typer.Option("--box", help="Inpainting: side of the centred missing box (no --mask).")
 ]
+NARROW_HOLES = ("biharmonic", "model")  # flowrestore.restore.NARROW_HOLES, spelled here without importing torch
+NarrowHolesOption = Annotated[
+    Optional[str],
+    typer.Option("--narrow-holes", metavar="[" + "|".join(NARROW_HOLES) + "]",
+                 autocompletion=lambda incomplete: [c for c in NARROW_HOLES if c.startswith(incomplete)],
+                 help="Inpainting: who fills holes narrower than 11 pixels (scratches, small spots): biharmonic "
+                 "interpolation, better there (the default), or the model."),
+]
 BlurSigmaOption = Annotated[
     Optional[float], typer.Option("--blur-sigma", help="Deblurring: Gaussian blur std in pixels.")
 ]
