@@ -44,7 +44,7 @@ def find(observed: Tensor, width: int = WIDTH) -> tuple[Tensor | None, bool]:
     """The narrow part of the holes of `observed` (H, W; 1 = known), None when there is none, and
     whether it is every hole: then restore does not run the model at all, the fill alone is the result."""
     narrow = narrow_part(observed, width)
-    if not bool(narrow.any()):
+    if not bool(narrow.any()) or not bool((observed > 0.5).any()):  # nothing narrow, or nothing to go on
         return None, False
     return narrow, bool((narrow == (observed < 0.5).reshape(narrow.shape)).all())
 

@@ -106,3 +106,4 @@ def test_find_says_whether_every_hole_is_narrow():
     narrow, only = find(_mask(stroke, block))
     assert not only and int(narrow.sum()) == 3 * 44
     assert find(_mask(block)) == (None, False) and find(torch.ones(48, 48)) == (None, False)
+    assert find(torch.zeros(8, 8)) == (None, False)  # all missing in a small image: the prior's, not a grey fill
