@@ -52,6 +52,7 @@ class Restoration:
     ssim: float | None = None
     comparison: Tensor | None = None  # (3, H, W'): measurement | restored [| reference]
     faces: tuple[Face, ...] = ()  # the faces restored at the prior's framing, in face mode
+    by_model: bool = True  # False: inpainting holes all too narrow for the model, filled without it
 
     def released(self) -> "Restoration":
         """The same record without its pixels (image, measurement, comparison), once they are written:
@@ -148,11 +149,11 @@ def restore_images(
             y = _measure(x, first.gray, task, batch_mask, [seeds[i] for i in batch]) if degrade else x
             levels, estimated = _noise_levels(model, y, task, sigma, degrade)
             seen = _seen_levels(y) if levels is not None and sigma is not None and not degrade else None
-            x_hat, found = _solve_batch(model, y, task, batch_mask, tiling, advance, levels, faces, face_mode(first),
-                                        degrade, narrow_holes == "biharmonic")
+            x_hat, found, by_model = _solve_batch(model, y, task, batch_mask, tiling, advance, levels, faces,
+                                                  face_mode(first), degrade, narrow_holes == "biharmonic")
             y = y.cpu()
             for j, i in enumerate(batch):
-                result = replace(_result(images[i], x_hat[j], y[j], degrade, compare), faces=found)
+                result = replace(_result(images[i], x_hat[j], y[j], degrade, compare), faces=found, by_model=by_model)
                 if levels is not None:
                     result = replace(result, sigma=float(levels[j]), sigma_estimated=estimated,
                                      sigma_seen=None if seen is None else float(seen[j]))
@@ -169,8 +170,9 @@ def _measure(x: Tensor, gray: bool, task: TaskSpec, mask: Tensor | None, seeds: 
 
 def _solve_batch(model: nn.Module, y: Tensor, task: TaskSpec, mask: Tensor | None, tiling: Tiling,
                  advance: Callable[[int], None], levels: Tensor | None, faces: FaceOptions | None,
-                 face_mode: bool, degrade: bool, fill_narrow: bool) -> tuple[Tensor, tuple]:
-    """x_hat (B, 3, H, W) on the CPU, and the faces restored in face mode (a batch of one)."""
+                 face_mode: bool, degrade: bool, fill_narrow: bool) -> tuple[Tensor, tuple, bool]:
+    """x_hat (B, 3, H, W) on the CPU, the faces restored in face mode (a batch of one), and whether the
+    model restored the whole image (not when every inpainting hole is narrow)."""
     from flowrestore.faces import with_faces
     from flowrestore.narrow_holes import biharmonic_fill, find
     from flowrestore.tiling import count_tiles, solve_tiled
@@ -191,7 +193,7 @@ def _solve_batch(model: nn.Module, y: Tensor, task: TaskSpec, mask: Tensor | Non
     if face_mode:
         sigma_photo = None if levels is None else float(levels[0])
         x_hat[0], found = with_faces(model, y[0], x_hat[0], task, mask, faces, sigma_photo)
-    return (x_hat if narrow is None else biharmonic_fill(x_hat, narrow)), found
+    return (x_hat if narrow is None else biharmonic_fill(x_hat, narrow)), found, not only_narrow
 
 
 def _noise_levels(model: nn.Module, y: Tensor, task: TaskSpec, sigma: float | None,

@@ -298,13 +298,21 @@ def face_likeness(prior, results: list[Restoration], task: str, checkpoint: str 
     and that of each face restored in face mode; `checkpoint` names the solver, `noise_aware` says
     whether it is noise-conditioned (likeness.limits_for). With `references` (--degrade: the clean
     inputs), those are judged instead, against the clean faces (likeness.CLEAN_LIMITS): the
-    restoration's own texture is not a file's then, and a near-perfect one is no warning sign."""
+    restoration's own texture is not a file's then, and a near-perfect one is no warning sign. A
+    result the model did not make (inpainting holes all narrow, filled by biharmonic interpolation) is
+    mostly the input's own pixels, and is judged against the clean faces too."""
     from flowrestore.likeness import assess
 
     if references is not None:
         whole = assess(prior, [image.rgb for image in references], task, clean=True)
     else:
-        whole = assess(prior, [r.image.rgb for r in results], task, checkpoint=checkpoint, noise_aware=noise_aware)
+        whole = [None] * len(results)
+        for clean in (False, True):
+            which = [i for i, r in enumerate(results) if r.by_model != clean]
+            judged = assess(prior, [results[i].image.rgb for i in which], task, checkpoint=checkpoint,
+                            noise_aware=noise_aware, clean=clean) if which else []
+            for i, likeness in zip(which, judged):
+                whole[i] = likeness
     faces = assess(prior, [face.restored for r in results for face in r.faces], task, checkpoint=checkpoint,
                    noise_aware=noise_aware)
     per_face, start = [], 0

@@ -959,3 +959,19 @@ def test_the_bundled_erased_example_is_filled_by_the_shipped_inpainter(tmp_path,
     result = run("restore", example, "--task", "inpaint", "--mask", "alpha", "-o", tmp_path / "out.png")
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "out.png").mode == "RGB" and "looks unlike" not in result.stderr
+
+
+def test_the_bundled_scratched_example_is_filled_better_without_the_model(tmp_path, run):
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    reference = np.asarray(Image.open(examples / "face.png").convert("RGB"), np.float64) / 255
+    scores = {}
+    for choice in ("biharmonic", "model"):
+        out = tmp_path / f"{choice}.png"
+        result = run("restore", examples / "face_scratched.png", "--task", "inpaint", "--mask", "alpha",
+                     "--narrow-holes", choice, "-o", out)
+        assert result.exit_code == 0, result.output
+        restored = np.asarray(Image.open(out), np.float64) / 255
+        scores[choice] = -10 * np.log10(((restored - reference) ** 2).mean())
+        if choice == "biharmonic":  # every scratch is narrow; the result is mostly the input, judged as a face
+            assert "the model is not run" in result.stderr and "looks unlike" not in result.stderr
+    assert scores["biharmonic"] > scores["model"] + 2, scores  # 30.2 against 26.2 dB when it was written
