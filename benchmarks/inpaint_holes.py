@@ -12,9 +12,10 @@ Reports the mean PSNR over the whole image, as the benchmark does (an exact fill
 inpainting gives a hole in a flat background, counts as 120 dB), and in brackets the median, which
 one such image cannot move.
 
-Holes: squares of 8, 10, 12, 14, 19 and 24 pixels anywhere in the central 48x48 of the frame (where a
+Holes: squares of 8, 10, 12, 14, 16, 19 and 24 pixels anywhere in the central 48x48 of the frame (where a
 face's features are), the 19x19 centre box itself, three strokes (lines 3, 7, 9 or 13 pixels thick, as
-a scratch erased in an editor), and the centre box with three 3-pixel strokes.
+a scratch erased in an editor), the centre box with three 3-pixel strokes, and free-form holes (discs,
+as a stain or a tear).
 """
 
 from __future__ import annotations
@@ -60,11 +61,22 @@ def strokes(rng: np.random.Generator, count: int = 3, width: int = 3) -> np.ndar
     return mask
 
 
+def discs(rng: np.random.Generator, smallest: float = 3, largest: float = 8, count: int = 3) -> np.ndarray:
+    """Free-form holes (a stain, a tear): the union of `count` discs of radius `smallest` to `largest`."""
+    mask = np.ones((SIZE, SIZE), np.float32)
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    for _ in range(count):
+        (y, x), radius = rng.integers(12, 52, size=2), rng.uniform(smallest, largest)
+        mask[np.hypot(yy - y, xx - x) <= radius] = 0
+    return mask
+
+
 HOLES = {
     "square 8": lambda rng: square(rng, 8),
     "square 10": lambda rng: square(rng, 10),
     "square 12": lambda rng: square(rng, 12),
     "square 14": lambda rng: square(rng, 14),
+    "square 16": lambda rng: square(rng, 16),
     "square 19": lambda rng: square(rng, 19),
     "square 24": lambda rng: square(rng, 24),
     "centre box 19 (trained)": centre_box,
@@ -73,6 +85,9 @@ HOLES = {
     "3 strokes, 9 px": lambda rng: strokes(rng, width=9),
     "3 strokes, 13 px": lambda rng: strokes(rng, width=13),
     "centre box + 3 strokes, 3 px": lambda rng: np.minimum(centre_box(rng), strokes(rng)),
+    "3 discs, radius 3-8 px": discs,
+    "3 discs, radius 6-12 px": lambda rng: discs(rng, 6, 12),
+    "1 disc, radius 8-14 px": lambda rng: discs(rng, 8, 14, count=1),
 }
 
 
