@@ -20,7 +20,9 @@ from torch.nn import functional as F
 # On 48 celeba64/val faces (glow-inpaint 26886d48..., benchmarks/inpaint_holes.py) biharmonic interpolation
 # filled strokes 3, 7 and 9 pixels wide 2.2-4.4 dB better than the model, on 98-100 % of the faces; squares
 # of 8 and 10 pixels came out level (medians +0.65 and -0.10 dB), and from 12 pixels up the model's median
-# was 0.6-2.3 dB ahead. So a hole in which no 11x11 square fits is narrow.
+# was 0.6-2.3 dB ahead. So a hole in which no 11x11 square fits is narrow. Wider rules gain on free-form
+# stains but hand holes that hide a feature to a smooth fill (benchmarks/narrow_width.py: at 19 the
+# bundled example with its eyes and nose erased lost 1.3 dB, and its eyes).
 WIDTH = 11
 TOLERANCE = 1e-7  # conjugate gradients stop when the residual is this small, relative to the right-hand side
 MAX_ITERATIONS = 5000  # far more than a hole narrower than WIDTH needs (a few hundred)
