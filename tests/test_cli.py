@@ -925,6 +925,8 @@ def test_holes_too_narrow_for_the_model_are_filled_by_biharmonic_interpolation(t
     alpha = run("restore", write_image(tmp_path / "b.png", rgba), "--mask", "alpha", model="inpaint")
     assert alpha.exit_code == 0, alpha.output
     assert "b.png: its transparency has holes narrower than 11 pixels" in alpha.stderr
+    listed = run("restore", source, "--mask", mask_file, "-o", tmp_path / "again.png", "--json", model="inpaint")
+    assert json.loads(listed.stdout)["images"][0]["model"] is False
 
 
 def test_narrow_holes_model_leaves_them_to_the_model_and_blocks_are_the_models_anyway(tmp_path, run):

@@ -79,6 +79,8 @@ def json_row(file) -> dict:
         row["sigma_seen"] = round(result.sigma_seen, 5)  # estimated beside the --sigma given
     if result.psnr is not None:
         row.update(psnr=result.psnr, ssim=result.ssim)
+    if not result.by_model:
+        row["model"] = False  # inpainting holes all narrow: filled by biharmonic interpolation alone
     if result.faces:
         row["faces"] = [{"frame": [round(f.frame.x, 1), round(f.frame.y, 1), round(f.frame.side, 1)],
                          "box": [round(v, 1) for v in (f.box.x, f.box.y, f.box.width, f.box.height)],
