@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from flowrestore.tiling import Tiling
 
 Progress = Callable[[int, int], None]  # (tiles done, tiles in all); an image that fits one tile is one
-NARROW_HOLES = ("biharmonic", "model")  # who fills an inpainting hole too narrow for the model (narrow_holes)
+NARROW_HOLES = ("biharmonic", "model")  # who fills an inpainting hole too narrow for the model; the default first
 
 
 @dataclass(frozen=True)

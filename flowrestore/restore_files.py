@@ -51,7 +51,7 @@ class RestoreOptions:
     faces: str = "off"  # flowrestore.faces.MODES: off, detect (--faces), aligned (--aligned)
     only_faces: bool = False  # leave everything outside the faces as it was
     show_faces: bool = False  # also write <name>_faces.png: the input with each face's frame drawn
-    narrow_holes: str | None = None  # inpainting: who fills holes too narrow for the model; None: biharmonic
+    narrow_holes: str | None = None  # inpainting: who fills holes too narrow for the model; None: NARROW_HOLES[0]
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def restore_files(options: RestoreOptions, progress: FileProgress | None = None)
     notes = model_notes(loaded, name, spec, options) + skipped_notes(skipped)
     from_alpha = mask_from_alpha(options)
     mask = read_mask(options.mask) if options.mask is not None and not from_alpha else None
-    narrow_holes = options.narrow_holes or "biharmonic"
+    narrow_holes = options.narrow_holes or NARROW_HOLES[0]
     notes += mask_notes(mask, options.mask.name, narrow_holes) if mask is not None else []
     notes += box_notes(spec, narrow_holes) if spec.task == "inpaint" and options.mask is None else []
     inputs = check_inputs(paths, targets, spec, mask, from_alpha)
@@ -183,7 +183,7 @@ def restore_chunk(run: _Run, chunk: list[int], written: list[Path],
     restored = restore_images(
         run.model, images, run.spec, masks, degrade=options.degrade, seeds=seeds, compare=options.compare,
         batch_size=options.batch_size, tiling=run.tiling, progress=progress, sigma=options.sigma,
-        faces=face_options(options), narrow_holes=options.narrow_holes or "biharmonic",
+        faces=face_options(options), narrow_holes=options.narrow_holes or NARROW_HOLES[0],
     )
     seconds = time.perf_counter() - started
     check_finite(restored, paths, run.name)
