@@ -72,7 +72,7 @@ def biharmonic_fill(x: Tensor, free: Tensor, tolerance: float = TOLERANCE,
     cost grows with the number of free pixels, not with the image's."""
     height, width = free.shape
     index = free.flatten().nonzero().squeeze(1).cpu()
-    out = x.clone()
+    out = x.clone(memory_format=torch.contiguous_format)  # so that `flat` below is a view of it
     if index.numel() == 0:
         return out
     position = torch.full((height * width,), -1, dtype=torch.long)

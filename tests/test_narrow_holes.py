@@ -107,3 +107,14 @@ def test_find_says_whether_every_hole_is_narrow():
     assert not only and int(narrow.sum()) == 3 * 44
     assert find(_mask(block)) == (None, False) and find(torch.ones(48, 48)) == (None, False)
     assert find(torch.zeros(8, 8)) == (None, False)  # all missing in a small image: the prior's, not a grey fill
+
+
+def test_the_fill_works_on_a_tensor_of_any_memory_layout():
+    torch.manual_seed(4)
+    image = torch.rand(1, 3, 20, 20)
+    free = torch.zeros(20, 20, dtype=torch.bool)
+    free[5:8, 2:18] = True
+    expected = biharmonic_fill(image, free)
+    transposed = image.transpose(-1, -2).contiguous().transpose(-1, -2)  # the same values, columns first
+    assert not transposed.is_contiguous()
+    assert torch.allclose(biharmonic_fill(transposed, free), expected)
