@@ -46,6 +46,7 @@ def finetune(
         int, typer.Option(min=0, help="Linear learning-rate warm-up steps; give some when continuing a trained model "
                           "(--init-from): Adam's first full step moves every weight by the learning rate at once.")
     ] = 0,
+    cooldown: lo.Cooldown = 0,
     memory_saving: Annotated[
         bool, typer.Option(help="Recompute flow activations from their inverses during backprop.")
     ] = True,
@@ -119,7 +120,7 @@ def finetune(
     config = FinetuneConfig(
         train_dir=data, val_dir=val, task=spec, out_dir=out or Path(f"runs/{prox}-{task}"), prox=prox,
         prior=prior_path, init_from=init_from, folds=folds, plug_and_play=plug_and_play, shared_prox=shared_prox,
-        lr=lr, warmup_steps=warmup,
+        lr=lr, warmup_steps=warmup, cooldown_steps=cooldown,
         lr_scalars=lr_scalars, memory_saving=memory_saving, image_size=image_size, device=device, bf16=bf16,
         box_jitter=box_jitter, level_shrinkage=level_shrinkage, blur_range=blur_range, blur_noise=blur_noise,
         sigma_range=sigma_range, eight_bit_fraction=eight_bit_fraction, initial_guess=initial_guess,

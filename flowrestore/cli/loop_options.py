@@ -34,6 +34,10 @@ TimeLimit = Annotated[
 EvalEvery = Annotated[Optional[int], typer.Option(min=1, help="Steps between evaluations (default: one epoch).")]
 Patience = Annotated[int, typer.Option(min=1, help="Evaluations without improvement before early stopping.")]
 Seed = Annotated[int, typer.Option(help="Seed for initialisation, data order, flips and noise.")]
+Cooldown = Annotated[
+    int, typer.Option(min=0, help="Let the learning rates fall linearly to zero over the run's last N steps (needs "
+                      "--max-steps or --epochs; may change on --resume).")
+]
 Device = DeviceOption  # the same --device as restore and benchmark
 Bf16 = Annotated[bool, typer.Option("--bf16", help="bf16 autocast on CUDA.")]
 CudaGraph = Annotated[

@@ -25,6 +25,7 @@ def pretrain(
     n_bits: Annotated[int, typer.Option(help="Bits per colour channel for dequantisation.")] = 8,
     lr: Annotated[float, typer.Option(parser=lo.positive, help="Adam learning rate.")] = 1e-3,
     warmup: Annotated[int, typer.Option(min=0, help="Linear learning-rate warm-up steps.")] = 500,
+    cooldown: lo.Cooldown = 0,
     batch_size: lo.BatchSize = 64,
     epochs: lo.Epochs = None,
     max_steps: lo.MaxSteps = None,
@@ -49,7 +50,7 @@ def pretrain(
         raise UsageError(f"--n-bits must lie in 1..8, got {n_bits}")
     config = PretrainConfig(
         train_dir=data, val_dir=val, out_dir=out, preset=preset, image_size=image_size, n_bits=n_bits, lr=lr,
-        warmup_steps=warmup, device=device, bf16=bf16, cuda_graph=cuda_graph,
+        warmup_steps=warmup, cooldown_steps=cooldown, device=device, bf16=bf16, cuda_graph=cuda_graph,
         loop=lo.loop_config(batch_size, epochs, max_steps, time_limit, eval_every, patience, seed),
     )
     config.glow_config()  # validates the preset before any data is read

@@ -21,7 +21,7 @@ from flowrestore.tasks import TaskSpec
 from flowrestore.training import data
 from flowrestore.training.distributed import Context
 from flowrestore.training.loop import Callback, LoopResult
-from flowrestore.training.objective import ImageObjective, StageConfig, check_image_size, linear_warmup, train
+from flowrestore.training.objective import ImageObjective, StageConfig, check_image_size, train
 
 # Where the data step starts: mu = 1 makes x_tilde = y for denoising, which would cut
 # every fold but the last off from the output; 0.5 averages estimate and measurement.
@@ -230,7 +230,7 @@ class FinetuneObjective(ImageObjective):
         if network:
             groups.append({"params": network, "lr": config.lr})
         self.optimizer = torch.optim.Adam(groups)
-        self.scheduler = linear_warmup(self.optimizer, config.warmup_steps)
+        self.scheduler = self.make_scheduler()
         # Fixed validation pairs: the same noise every evaluation; a blur-conditioned model's in groups
         # of one sigma_b each (one operator per group).
         x_val = data.to_unit(self.val)

@@ -18,7 +18,7 @@ from flowrestore.serialization import save_model
 from flowrestore.training import data, rundir
 from flowrestore.training.distributed import Context, setup, teardown
 from flowrestore.training.graphed import GraphedStep
-from flowrestore.training.loop import Callback, LoopConfig, LoopResult, run
+from flowrestore.training.loop import Callback, LoopConfig, LoopResult, run, total_steps
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,10 +36,17 @@ class StageConfig:
     val_limit: int | None = None  # validate on the first N validation images
     export_dtype: str = "float32"
     cuda_graph: bool = False  # the training step recorded once as a CUDA graph, then replayed (training.graphed)
+    # Learning rates falling linearly to zero over the run's last N steps (its --max-steps or --epochs): a
+    # constant rate leaves batch-8 Adam wandering around a minimum that a cool-down settles into.
+    cooldown_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.cuda_graph and self.device == "cpu":
             raise UsageError("--cuda-graph records the training step on one CUDA device; this run is on cpu")
+        if self.cooldown_steps < 0:
+            raise UsageError(f"--cooldown must be at least 0, got {self.cooldown_steps}")
+        if self.cooldown_steps and self.loop.max_steps is None and self.loop.epochs is None:
+            raise UsageError("--cooldown counts back from the run's last step: give --max-steps or --epochs too")
 
     def to_dict(self) -> dict:
         """Plain values (paths as strings), stored in every checkpoint's metadata."""
@@ -56,10 +63,21 @@ def check_image_size(image_size: int, multiple: int) -> None:
         )
 
 
-def linear_warmup(optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """Every learning rate ramped up linearly over the first `steps` steps (none for 0 or 1)."""
-    warm = max(steps, 1)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warm))
+def rate_factor(step: int, warmup: int, cooldown: int = 0, total: int | None = None) -> float:
+    """The learning rates' factor at optimiser step `step` (0-based): a linear warm-up over the first
+    `warmup` steps, and a linear cool-down to zero over the last `cooldown` of `total` steps (the last
+    step still moves, by 1/cooldown of the rate)."""
+    factor = min(1.0, (step + 1) / max(warmup, 1))
+    if cooldown and total is not None:
+        factor *= max(0.0, min(1.0, (total - step) / cooldown))
+    return factor
+
+
+def rate_schedule(optimizer: torch.optim.Optimizer, warmup: int, cooldown: int = 0,
+                  total: int | None = None) -> torch.optim.lr_scheduler.LambdaLR:
+    """Every learning rate scaled by rate_factor. The factor is a plain function of the step, so a resumed
+    run given another cool-down or length follows the new schedule from its next step."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: rate_factor(s, warmup, cooldown, total))
 
 
 def autocast(device: torch.device, bf16: bool, cache: bool = True):
@@ -141,11 +159,26 @@ class ImageObjective:
                              f"{self.ctx.device}{processes}")
         self.graphed = GraphedStep(self.loss, self.optimizer, self.config.max_grad_norm)
 
+    def total_steps(self) -> int | None:
+        """The run's last step when it has one (--max-steps or --epochs), else None (a time limit only)."""
+        loop = self.config.loop
+        return None if loop.max_steps is None and loop.epochs is None else total_steps(loop, self.n_train)
+
+    def make_scheduler(self) -> torch.optim.lr_scheduler.LambdaLR:
+        return rate_schedule(self.optimizer, self.config.warmup_steps, self.config.cooldown_steps, self.total_steps())
+
+    def steady_rates(self) -> bool:
+        """True while the schedule holds the learning rates constant: past the warm-up, before the cool-down."""
+        step = self.scheduler.last_epoch
+        total = self.total_steps()
+        cooling = self.config.cooldown_steps and total is not None and step >= total - self.config.cooldown_steps
+        return step >= self.config.warmup_steps - 1 and not cooling
+
     def step(self, **inputs: torch.Tensor) -> float:
         """One optimiser step on `inputs`: replayed once a warm-up no longer changes the learning rates
         (a recording bakes them in), else eager; a step that cannot be recorded goes on eagerly."""
         graphed = getattr(self, "graphed", None)
-        if graphed is not None and self.scheduler.last_epoch >= self.config.warmup_steps - 1:
+        if graphed is not None and self.steady_rates():
             try:
                 loss = graphed(**inputs)
             except RuntimeError as error:  # e.g. an operation that cannot be recorded

@@ -11,7 +11,7 @@ from flowrestore.flow.glow import Glow, GlowConfig, bits_per_dim, preset
 from flowrestore.flow.layers import standard_normal_log_prob
 from flowrestore.training.distributed import Context
 from flowrestore.training.loop import Callback, LoopResult
-from flowrestore.training.objective import ImageObjective, StageConfig, check_image_size, linear_warmup, train
+from flowrestore.training.objective import ImageObjective, StageConfig, check_image_size, train
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,7 +55,7 @@ class PretrainObjective(ImageObjective):
         self.model = Glow(config.glow_config()).to(ctx.device)
         self.net = self.model
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
-        self.scheduler = linear_warmup(self.optimizer, config.warmup_steps)
+        self.scheduler = self.make_scheduler()
         self.record_steps()
 
     def _images(self, step: int) -> torch.Tensor:
