@@ -25,12 +25,12 @@ RUN_FILES = (BEST_FILE, LAST_FILE, STATE_FILE, "metrics.csv")
 # Resources may change (device, bf16, memory saving: the same gradients up to rounding), and so may
 # the starting weights (--init-from): a resumed run takes every weight from its state, and the
 # warm-up and cool-down, which shape only a run's first and last steps.
-MAY_CHANGE = {"out_dir", "device", "bf16", "memory_saving", "warmup_steps", "cooldown_steps", "loop.epochs", "loop.max_steps",
-              "loop.time_limit", "loop.patience", "loop.save_every", "init_from"}
+MAY_CHANGE = {"out_dir", "device", "bf16", "memory_saving", "warmup_steps", "cooldown_steps", "loop.epochs",
+              "loop.max_steps", "loop.time_limit", "loop.patience", "loop.save_every", "init_from"}
 PATH_KEYS = {"train_dir", "val_dir", "prior", "init_from"}
 # Option names for the keys whose CLI option is not simply --<last part of the key>.
-OPTION_NAMES = {"train_dir": "--data", "val_dir": "--val", "warmup_steps": "--warmup", "cooldown_steps": "--cooldown", "noise_sigma": "--sigma",
-                "plug_and_play": "--plug-and-play"}
+OPTION_NAMES = {"train_dir": "--data", "val_dir": "--val", "warmup_steps": "--warmup", "cooldown_steps": "--cooldown",
+                "noise_sigma": "--sigma", "plug_and_play": "--plug-and-play"}
 
 
 def stale_temporaries(run_dir: Path) -> list[Path]:
