@@ -10,9 +10,9 @@ from flowrestore.solving import counts_storage, noise_conditioned, sigma_floor
 
 NOISE_AWARE = "glow-denoise-aware"  # the registry's noise-conditioned denoiser
 # Beyond these distances from a fixed denoiser's level, the noise-aware model restores better (validation sweep,
-# docs/results/denoise-sweep.md: the noise-aware 9f449a97... against the default 9d6540b9..., both with the
-# flip ensemble: +0.88 dB at 0.15, +0.19 at 0.25 and up to +7.0 dB at 0.05; but -0.18 at 0.20, the
-# differences crossing near 0.192 and 0.224; the test sweep agrees). Rounded outward to 0.010 and 0.025: the
+# docs/results/denoise-sweep.md: the noise-aware 9f449a97... against the default 97f3a9a8..., both with the
+# flip ensemble: +0.81 dB at 0.15, +0.21 at 0.25 and up to +7.1 dB at 0.05; but -0.21 at 0.20, the
+# differences crossing near 0.190 and 0.225; the test sweep agrees). Rounded outward to 0.010 and 0.025: the
 # level is estimated from each image with 2-5 % error, and a face at the model's own level (estimated at 0.19)
 # should not be told to switch.
 BELOW_TRAINED, ABOVE_TRAINED = 0.010, 0.025
