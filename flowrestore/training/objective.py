@@ -159,18 +159,18 @@ class ImageObjective:
                              f"{self.ctx.device}{processes}")
         self.graphed = GraphedStep(self.loss, self.optimizer, self.config.max_grad_norm)
 
-    def total_steps(self) -> int | None:
+    def last_step(self) -> int | None:
         """The run's last step when it has one (--max-steps or --epochs), else None (a time limit only)."""
         loop = self.config.loop
         return None if loop.max_steps is None and loop.epochs is None else total_steps(loop, self.n_train)
 
     def make_scheduler(self) -> torch.optim.lr_scheduler.LambdaLR:
-        return rate_schedule(self.optimizer, self.config.warmup_steps, self.config.cooldown_steps, self.total_steps())
+        return rate_schedule(self.optimizer, self.config.warmup_steps, self.config.cooldown_steps, self.last_step())
 
     def steady_rates(self) -> bool:
         """True while the schedule holds the learning rates constant: past the warm-up, before the cool-down."""
         step = self.scheduler.last_epoch
-        total = self.total_steps()
+        total = self.last_step()
         cooling = self.config.cooldown_steps and total is not None and step >= total - self.config.cooldown_steps
         return step >= self.config.warmup_steps - 1 and not cooling
 
